@@ -1,0 +1,2 @@
+"""Building and opening a tokenized corpus store."""
+from tokrex.corpus.vocab import Vocab
