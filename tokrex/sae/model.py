@@ -87,6 +87,8 @@ class Sae(nn.Module):
         x = x.to(self.W_enc.dtype) * self.arch.input_scale
         if self.arch.apply_b_dec_to_input:
             x = x - self.b_dec
+        if x.dim() == 2:
+            return torch.addmm(self.b_enc, x, self.W_enc)  # bias fused into the matmul
         return x @ self.W_enc + self.b_enc
 
     def activate(self, pre: Tensor, *, batch: bool = False) -> Tensor:
@@ -103,7 +105,35 @@ class Sae(nn.Module):
 
     def encode(self, x: Tensor) -> Tensor:
         """Dense latent activations [..., n_latents] (>= 0; exactly zero where a latent is silent)."""
-        return self.activate(self.pre_acts(x))
+        pre = self.pre_acts(x)
+        if not (torch.is_grad_enabled() and pre.requires_grad):
+            fast = self._activate_inplace(pre)
+            if fast is not None:
+                return fast
+        return self.activate(pre)
+
+    def _activate_inplace(self, pre: Tensor) -> Tensor | None:
+        """The same result as ``activate`` in one in-place elementwise pass over ``pre`` (a temporary),
+        when the nonlinearity allows it: ReLU, or a threshold shared by every latent."""
+        a = self.arch.activation
+        if a == "relu":
+            return pre.relu_()
+        if a in ("batchtopk", "jumprelu"):
+            t = self._uniform_threshold()
+            if t is not None:
+                # batchtopk keeps pre > max(t, 0); jumprelu keeps pre > t
+                return torch.nn.functional.threshold_(pre, max(t, 0.0) if a == "batchtopk" else t, 0.0)
+        return None
+
+    def _uniform_threshold(self) -> float | None:
+        """The threshold when all latents share one value (cached until the buffer changes), else None."""
+        key = (self.threshold.data_ptr(), self.threshold._version)
+        cached = getattr(self, "_thr_cache", None)
+        if cached is None or cached[0] != key:
+            t = self.threshold
+            value = float(t[0]) if t.numel() and bool((t == t[0]).all()) else None
+            self._thr_cache = (key, value)
+        return self._thr_cache[1]
 
     def decode(self, z: Tensor, upto: int | None = None) -> Tensor:
         """Reconstruction in the input's units; ``upto`` decodes with the first ``upto`` latents only."""

@@ -1,0 +1,176 @@
+"""Ranking metrics as pure functions over plain arrays.
+
+Notation: ``N`` corpus tokens, ``P`` positive tokens (the pattern's positives), ``L`` latents.
+A latent *fires* on a token when its activation there is above the threshold (default 0).
+
+Per latent, from two kinds of input:
+- over the positives (gathered from the token-major index): ``tp`` (positives where it fires) and
+  ``pos_act_sum`` (sum of its raw activation over the positives);
+- over the whole corpus (from the latent table, or recounted for a threshold > 0): ``n_fires``,
+  ``act_sum`` and ``act_sq_sum`` (raw activations).
+
+then ``fp = n_fires - tp``, ``fn = P - tp``, precision ``tp / n_fires``, recall ``tp / P``,
+F1 ``2 tp / (n_fires + P)``, the cosine between the 0/1 positive mask and the activation vector
+``pos_act_sum / (sqrt(P) * sqrt(act_sq_sum))``, mean activation on positives ``pos_act_sum / P``
+and elsewhere ``(act_sum - pos_act_sum) / (N - P)`` (means over all tokens, silent ones count 0).
+A ratio with a zero denominator is 0.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+METRICS = ("tp", "fp", "fn", "precision", "recall", "f1", "cosine", "mean_act_pos", "mean_act_neg", "miss_share")
+
+# Below this many positives the gather runs in one thread; above, in chunks on a small pool
+# (numpy releases the GIL while indexing and counting, so two cores give ~1.8x).
+_PARALLEL_MIN = 200_000
+
+
+def _ratio(num: np.ndarray, den: np.ndarray | float) -> np.ndarray:
+    num = np.asarray(num, dtype=np.float64)
+    den = np.broadcast_to(np.asarray(den, dtype=np.float64), num.shape)
+    out = np.zeros(num.shape, dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def row_index(offsets: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Row numbers of ``tokens``' entries in a CSR layout: concatenated ``offsets[t]:offsets[t+1]`` ranges."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    starts = np.asarray(offsets[tokens], dtype=np.int64)
+    lens = np.asarray(offsets[tokens + 1], dtype=np.int64) - starts
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    before = np.cumsum(lens) - lens
+    return np.repeat(starts - before, lens) + np.arange(total, dtype=np.int64)
+
+
+def row_owner(offsets: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """For the rows ``row_index`` returns, the index into ``tokens`` each row belongs to."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    lens = np.asarray(offsets[tokens + 1], dtype=np.int64) - np.asarray(offsets[tokens], dtype=np.int64)
+    return np.repeat(np.arange(len(tokens), dtype=np.int64), lens)
+
+
+def _hits_chunk(offsets, latent, act, tokens, n_latents: int, threshold: float):
+    rows = row_index(offsets, tokens)
+    lat = np.asarray(latent[rows])
+    a = np.asarray(act[rows])
+    act_sum = np.bincount(lat, weights=a, minlength=n_latents)
+    if threshold > 0:
+        lat = lat[a > np.float64(threshold)]
+    tp = np.bincount(lat, minlength=n_latents)
+    return tp, act_sum
+
+
+def positive_hits(
+    offsets: np.ndarray,
+    latent: np.ndarray,
+    act: np.ndarray,
+    positives: np.ndarray,
+    n_latents: int,
+    threshold: float = 0.0,
+    threads: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(tp, pos_act_sum)`` per latent from a token-major CSR index, reading only the positives' rows.
+
+    ``offsets`` [n_tokens+1] delimit each token's rows in ``latent``/``act`` (rows hold act > 0).
+    """
+    positives = np.asarray(positives, dtype=np.int64)
+    if threads <= 1 or len(positives) < _PARALLEL_MIN:
+        tp, s = _hits_chunk(offsets, latent, act, positives, n_latents, threshold)
+        return tp.astype(np.int64), s
+    chunks = np.array_split(positives, threads * 2)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(lambda c: _hits_chunk(offsets, latent, act, c, n_latents, threshold), chunks))
+    tp = np.sum([p[0] for p in parts], axis=0, dtype=np.int64)
+    s = np.sum([p[1] for p in parts], axis=0)
+    return tp, s
+
+
+def fires_above(offsets: np.ndarray, act: np.ndarray, threshold: float) -> np.ndarray:
+    """Per-latent count of activations above ``threshold`` from a latent-major CSC index (``offsets`` [L+1])."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    above = np.concatenate([[0], np.cumsum(np.asarray(act) > np.float64(threshold), dtype=np.int64)])
+    return above[offsets[1:]] - above[offsets[:-1]]
+
+
+def latent_metrics(
+    tp: np.ndarray,
+    pos_act_sum: np.ndarray,
+    n_fires: np.ndarray,
+    act_sum: np.ndarray,
+    act_sq_sum: np.ndarray,
+    n_pos: int,
+    n_tokens: int,
+) -> dict[str, np.ndarray]:
+    """Every metric in ``METRICS`` as one array per metric, indexed by latent."""
+    tp = np.asarray(tp, dtype=np.int64)
+    n_fires = np.asarray(n_fires, dtype=np.int64)
+    pos_act_sum = np.asarray(pos_act_sum, dtype=np.float64)
+    act_sum = np.asarray(act_sum, dtype=np.float64)
+    fp = n_fires - tp
+    fn = n_pos - tp
+    norm = np.sqrt(np.asarray(act_sq_sum, dtype=np.float64)) * np.sqrt(float(n_pos))
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": _ratio(tp, n_fires),
+        "recall": _ratio(tp, n_pos),
+        "f1": _ratio(2 * tp, n_fires + n_pos),
+        "cosine": np.clip(_ratio(pos_act_sum, norm), 0.0, 1.0),
+        "mean_act_pos": _ratio(pos_act_sum, n_pos),
+        "mean_act_neg": _ratio(np.maximum(act_sum - pos_act_sum, 0.0), n_tokens - n_pos),
+        "miss_share": _ratio(fn, n_pos),
+    }
+
+
+def auroc(
+    col_offsets: np.ndarray,
+    col_act: np.ndarray,
+    col_is_pos: np.ndarray,
+    n_pos: int,
+    n_tokens: int,
+) -> np.ndarray:
+    """AUROC per latent with the activation as the score (0 where silent); ties get half credit.
+
+    Inputs are the latent-major rows of the latents to score: ``col_offsets`` [k+1] delimit each
+    latent's rows, ``col_act`` their activations (> 0), ``col_is_pos`` whether each row's token is
+    a positive. Mann-Whitney: AUROC = P(score_pos > score_neg) + 0.5 P(score_pos = score_neg).
+    """
+    col_offsets = np.asarray(col_offsets, dtype=np.int64)
+    k = len(col_offsets) - 1
+    n_neg = n_tokens - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return np.full(k, 0.5)
+    counts = np.diff(col_offsets)
+    owner = np.repeat(np.arange(k, dtype=np.int64), counts)
+    act = np.asarray(col_act, dtype=np.float64)
+    is_pos = np.asarray(col_is_pos, dtype=bool)
+    tp = np.bincount(owner[is_pos], minlength=k)
+    fp = counts - tp
+    zero_neg = n_neg - fp  # negatives scoring 0
+    # Positives that fire beat every silent negative; silent positives tie with them.
+    u = tp * zero_neg + 0.5 * (n_pos - tp) * zero_neg
+    if len(act) == 0:
+        return u / (float(n_pos) * float(n_neg))
+    # Firing positives against firing negatives: rank inside each latent by (latent, act).
+    order = np.lexsort((act, owner))
+    o_owner, o_act, o_pos = owner[order], act[order], is_pos[order]
+    neg_cum = np.cumsum(~o_pos)  # negatives up to and including this row (global)
+    first = col_offsets[:-1]
+    neg_before_latent = np.concatenate([[0], neg_cum])[first][o_owner]
+    # Negatives of this latent strictly below this act, and equal to it.
+    starts = np.r_[True, (o_owner[1:] != o_owner[:-1]) | (o_act[1:] != o_act[:-1])]
+    key_start = np.flatnonzero(starts)
+    group = np.cumsum(starts) - 1
+    neg_before_group = np.concatenate([[0], neg_cum])[key_start][group] - neg_before_latent
+    neg_in_group = np.bincount(group, weights=~o_pos, minlength=len(key_start))[group]
+    credit = neg_before_group + 0.5 * neg_in_group
+    u += np.bincount(o_owner[o_pos], weights=credit[o_pos], minlength=k)
+    return u / (float(n_pos) * float(n_neg))

@@ -1,0 +1,345 @@
+"""Training an SAE on a model layer over a corpus store: the library entry point ``train``.
+
+``train(corpus, cfg, out=...)`` gets activations (cache or stream, see ``tokrex.sae.data``),
+initializes or resumes an SAE, runs the optimizer loop (``Trainer``), evaluates on the held-out
+slice and saves a checkpoint. A progress callback receives one dict per log step; the CLI draws
+them, a notebook may print them. Ctrl-C (or a KeyboardInterrupt raised by the callback) saves a
+resumable checkpoint before re-raising.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+
+from tokrex.activations import ActivationConfig
+from tokrex.activations.cache import check_tokenizer
+from tokrex.activations.model import load_tokenizer, model_identity, resolve_device, resolve_model_dir
+from tokrex.errors import SaeError, UsageError
+from tokrex.sae import checkpoint
+from tokrex.sae.config import TrainConfig
+from tokrex.sae.data import Batches, RowSource, Split, buffer_rows, choose_mode
+from tokrex.sae.evaluate import evaluate
+from tokrex.sae.init import init_sae, normalize_decoder, permute_latents, project_decoder_grad, usage_order
+from tokrex.sae.meta import SaeMeta
+from tokrex.sae.model import Sae, SaeArch
+from tokrex.sae.objectives import encode_train, prefix_fvu, report_prefixes, sample_prefixes, step_loss
+from tokrex.sae.schedule import update_l1, wsd_lr
+
+ProgressFn = Callable[[dict[str, Any]], None]
+METRICS = "metrics.jsonl"
+_PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec")
+# Fields that may change between a run and its resumption.
+_OPERATIONAL = {"device", "log_every", "save_every", "model_batch", "data", "buffer"}
+
+
+@dataclass
+class TrainResult:
+    """A trained SAE with its training summary (also written to the checkpoint's cfg.json)."""
+
+    sae: Sae
+    summary: dict[str, Any]
+    out: Path | None
+
+
+class Trainer:
+    """The optimizer loop over shuffled batches: one step per batch, state saveable at any step."""
+
+    def __init__(self, cfg: TrainConfig, sae: Sae, batches: Batches, *, meta: SaeMeta, out: Path | None,
+                 progress: ProgressFn | None, info: dict[str, Any]):
+        self.cfg, self.sae, self.batches, self.meta, self.out, self.progress = cfg, sae, batches, meta, out, progress
+        self.info = info
+        self.device = sae.W_enc.device
+        self.mode = cfg.prefix_mode
+        self.unit_norm = sae.arch.activation in ("topk", "batchtopk")
+        self.report = list(sae.arch.groups)
+        self.opt = torch.optim.Adam([getattr(sae, p) for p in _PARAMS], lr=cfg.peak_lr, betas=(0.9, 0.999))
+        n = sae.n_latents
+        self.since_fired = torch.zeros(n, dtype=torch.int64, device=self.device)
+        self.usage = torch.zeros(n, dtype=torch.float32, device=self.device)
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.l1 = torch.tensor(4.0 / sae.d_in, device=self.device)
+        self.l0_ema = torch.zeros((), device=self.device)
+        self.step, self.tokens, self.position = 0, 0, (0, 0)
+        self.elapsed = 0.0
+        self.dead_window = max(1, min(cfg.dead_tokens, cfg.tokens // 5))
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {"since_fired": self.since_fired, "usage": self.usage, "rng": self.gen.get_state(), "l1_coef": self.l1,
+                   "l0_ema": self.l0_ema}
+        for name in _PARAMS:
+            for key, value in self.opt.state.get(getattr(self.sae, name), {}).items():
+                tensors[f"adam.{name}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+        info = {**self.info, "step": self.step, "tokens_seen": self.tokens, "round": self.position[0],
+                "batch": self.position[1], "elapsed_s": self.elapsed, "complete": self.step >= self.cfg.steps,
+                "config": dataclasses.asdict(self.cfg)}
+        return tensors, info
+
+    def restore(self, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+        dev = self.device
+        self.since_fired = tensors["since_fired"].to(dev)
+        self.usage = tensors["usage"].to(dev)
+        self.gen.set_state(tensors["rng"])
+        self.l1, self.l0_ema = tensors["l1_coef"].to(dev), tensors["l0_ema"].to(dev)
+        for name in _PARAMS:
+            p = getattr(self.sae, name)
+            keys = [k.split(".")[-1] for k in tensors if k.startswith(f"adam.{name}.")]
+            if keys:
+                self.opt.state[p] = {k: tensors[f"adam.{name}.{k}"].to(dev if k != "step" else "cpu") for k in keys}
+        self.step, self.tokens, self.elapsed = info["step"], info["tokens_seen"], info["elapsed_s"]
+        self.position = (info["round"], info["batch"])
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def fit(self) -> None:
+        """Train until ``cfg.steps``; on interruption save a resumable checkpoint and re-raise."""
+        data = self.batches.iterate(*self.position)
+        mark = (time.perf_counter(), self.tokens)
+        try:
+            with _deferred_interrupt() as interrupted:
+                while self.step < self.cfg.steps:
+                    r, b, rows = next(data)
+                    out, x = self._step(rows)
+                    self.position = (r, b + 1)
+                    if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+                        mark = self._log(out, x, mark)
+                    if self.mode == "random" and self.cfg.resort_every and self.step % self.cfg.resort_every == 0:
+                        self._resort()
+                    if self.out and self.cfg.save_every and self.step % self.cfg.save_every == 0:
+                        self.save()
+                    if interrupted["hit"]:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            self.elapsed += time.perf_counter() - mark[0]
+            if self.out:
+                self.save()
+            raise
+        self.elapsed += time.perf_counter() - mark[0]
+        if self.mode == "random":
+            self._resort()
+
+    def _prefixes(self) -> list[int]:
+        n = self.sae.n_latents
+        if self.mode == "random":
+            return sample_prefixes(n, self.cfg.n_prefixes, self.cfg.min_prefix, self.gen)
+        return list(self.sae.arch.groups) if self.mode == "groups" else [n]
+
+    def _step(self, rows: torch.Tensor):
+        cfg, sae = self.cfg, self.sae
+        x = rows.to(self.device, torch.float32, non_blocking=True) * sae.arch.input_scale
+        for group in self.opt.param_groups:
+            group["lr"] = wsd_lr(self.step, cfg.steps, cfg.peak_lr, cfg.warmup, cfg.decay)
+        dead = self.since_fired > self.dead_window if self.unit_norm else None
+        out = step_loss(sae, x, self._prefixes(), self.mode, l1_coef=self.l1, dead=dead, auxk_coef=cfg.auxk_coef)
+        self.opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if self.unit_norm:
+            project_decoder_grad(sae)
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_([getattr(sae, p) for p in _PARAMS], cfg.grad_clip)
+        self.opt.step()
+        if self.unit_norm:
+            normalize_decoder(sae)
+        self._track(out.z.detach(), len(rows))
+        self.step += 1
+        self.tokens += len(rows)
+        return out, x
+
+    @torch.no_grad()
+    def _track(self, z: torch.Tensor, n: int) -> None:
+        fired = z > 0
+        counts = fired.sum(0)
+        self.since_fired += n
+        self.since_fired[counts > 0] = 0
+        self.usage += counts
+        if self.sae.arch.activation == "relu" and self.cfg.l0 is not None:
+            l0 = fired.sum(1).float().mean()
+            self.l0_ema = torch.where(self.l0_ema > 0, 0.9 * self.l0_ema + 0.1 * l0, l0)
+            self.l1 = update_l1(self.l1, self.l0_ema, self.cfg.l0)
+
+    def _resort(self) -> None:
+        perm = usage_order(self.usage)
+        permute_latents(self.sae, perm, self.opt, trackers=[self.since_fired, self.usage])
+        self.usage *= 0.5
+
+    def _log(self, out, x: torch.Tensor, mark: tuple[float, int]) -> tuple[float, int]:
+        now = time.perf_counter()
+        rate = (self.tokens - mark[1]) / max(now - mark[0], 1e-9)
+        self.elapsed += now - mark[0]
+        fvus = prefix_fvu(self.sae, x, out.z.detach(), self.report)
+        rec = {
+            "step": self.step, "steps": self.cfg.steps, "tokens": self.tokens, "tokens_per_s": rate,
+            "loss": float(out.loss.detach()), "l0": float((out.z > 0).sum(1).float().mean()), "fvu": fvus[self.report[-1]],
+            "fvu_prefix": {str(m): v for m, v in fvus.items()}, "dead_frac": float((self.since_fired > self.dead_window).float().mean()),
+            "lr": self.opt.param_groups[0]["lr"],
+        }
+        if self.sae.arch.activation == "relu":
+            rec["l1_coef"] = float(self.l1)
+        if self.out:
+            with open(self.out / METRICS, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+        if self.progress:
+            self.progress({"event": "step", **rec})
+        return now, self.tokens
+
+    @torch.no_grad()
+    def calibrate_threshold(self, n_batches: int = 16) -> None:
+        """BatchTopK's inference threshold: the mean over recent batches of the smallest activation
+        BatchTopK keeps, so that encoding one token at a time fires ~k latents on average."""
+        if self.sae.arch.activation != "batchtopk":
+            return
+        rows = self.batches.round_rows(self.position[0])
+        lows = []
+        for i in range(0, min(len(rows), n_batches * self.cfg.batch_size) - self.cfg.batch_size + 1, self.cfg.batch_size):
+            x = rows[i : i + self.cfg.batch_size].to(self.device, torch.float32) * self.sae.arch.input_scale
+            z = encode_train(self.sae, x)[1]
+            lows.append(torch.where(z > 0, z, torch.full_like(z, float("inf"))).min())
+        self.sae.threshold.fill_(float(torch.stack(lows).mean()))
+
+    def save(self, summary: dict[str, Any] | None = None) -> None:
+        self.calibrate_threshold()
+        checkpoint.save_checkpoint(self.sae, self.out, meta=self.meta, train_summary=summary, train_state=self.state())
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[dict[str, bool]]:
+    """Turn the first Ctrl-C into a flag checked between steps (a second one interrupts at once)."""
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag["hit"]:
+            raise KeyboardInterrupt
+        flag["hit"] = True
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def _tf32(device: torch.device) -> Iterator[None]:
+    """TensorFloat-32 matmuls on CUDA while training (restored afterwards)."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def activation_config(cfg: TrainConfig) -> ActivationConfig:
+    return ActivationConfig(model=cfg.model, layer=cfg.layer, hook=cfg.hook, ctx=cfg.ctx, device=cfg.device,
+                            dtype=cfg.cache_dtype, batch_size=cfg.model_batch)
+
+
+def _d_model(model_dir: Path) -> int:
+    from transformers import AutoConfig
+
+    mcfg = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    return int(getattr(mcfg, "hidden_size", None) or getattr(mcfg, "n_embd", None) or getattr(mcfg, "d_model"))
+
+
+def _check_resume(cfg: TrainConfig, saved: dict[str, Any]) -> None:
+    ours = dataclasses.asdict(cfg)
+    diff = [k for k, v in saved.items() if k not in _OPERATIONAL and ours.get(k) != v]
+    if diff:
+        shown = ", ".join(f"{k} {saved[k]!r} (now {ours.get(k)!r})" for k in diff[:4])
+        raise UsageError(f"--resume continues the saved run, but its options differ: {shown}; use the original options.")
+
+
+def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bool = False,
+          progress: ProgressFn | None = None, show_progress: bool = True) -> TrainResult:
+    """Train an SAE on ``cfg.model``'s layer over ``corpus``; save it to ``out`` when given.
+
+    ``resume`` continues the run saved in ``out`` (weights, optimizer, RNG, data position).
+    ``show_progress`` draws the activation-caching bar on stderr.
+    """
+    out = Path(out).expanduser() if out is not None else None
+    state = checkpoint.load_train_state(out) if (resume and out) else None
+    if resume and state is None:
+        raise UsageError(f"--resume: {out} holds no resumable training run; start without --resume.")
+    if state is not None:
+        _check_resume(cfg, state[1]["config"])
+        if state[1].get("complete"):
+            sae = checkpoint.load_checkpoint(out)
+            return TrainResult(sae=sae, summary=sae.meta.extra.get("training") or {}, out=out)
+    elif out is not None and (out / checkpoint.CFG).exists():
+        raise UsageError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out.")
+    model_dir = resolve_model_dir(cfg.model)
+    check_tokenizer(corpus, load_tokenizer(model_dir), cfg.model)
+    device = resolve_device(cfg.device)
+    d_model = _d_model(model_dir)
+    split = Split.plan(corpus.n_tokens, cfg.tokens, cfg.holdout)
+    mode = choose_mode(cfg.data, corpus, split, d_model)
+    source = RowSource(corpus, activation_config(cfg), mode, split.hold_stop, progress=show_progress)
+    batches = Batches(source, split, cfg.batch_size, buffer_rows(cfg.buffer, d_model, cfg.batch_size), cfg.seed)
+    identity = model_identity(model_dir, cfg.model)
+    meta = SaeMeta(format="tokrex", model=cfg.model, layer=cfg.layer, hook=cfg.hook, ctx=cfg.ctx,
+                   tokenizer_hash=corpus.tokenizer_hash,
+                   extra={"objective": _objective_name(cfg), "model_identity": {k: v for k, v in identity.items() if k != "name"}})
+    info = {"version": 1, "data": mode, "split": dataclasses.asdict(split), "d_model": d_model}
+    sae = checkpoint.load_checkpoint(out, device) if state else _fresh_sae(cfg, d_model, batches, device)
+    sae.meta = meta
+    trainer = Trainer(cfg, sae, batches, meta=meta, out=out, progress=progress, info=info)
+    if state:
+        trainer.restore(*state)
+    elif out:
+        trainer.save()
+    if progress:
+        progress({"event": "start", "steps": cfg.steps, "step": trainer.step, "data": mode, "device": str(device),
+                  "n_train": split.n_train, "holdout": split.hold_stop - split.hold_start})
+    with _tf32(device):
+        trainer.fit()
+        trainer.calibrate_threshold()
+    summary = _summary(cfg, trainer, batches, mode, device)
+    sae.meta.extra["training"] = summary
+    if out:
+        trainer.save(summary)
+    if progress:
+        progress({"event": "done", **summary})
+    return TrainResult(sae=sae, summary=summary, out=out)
+
+
+def _objective_name(cfg: TrainConfig) -> str:
+    return {"random": "matryoshka-random", "groups": "matryoshka-groups", "single": "vanilla"}[cfg.prefix_mode]
+
+
+def _fresh_sae(cfg: TrainConfig, d_model: int, batches: Batches, device: torch.device) -> Sae:
+    rows = batches.round_rows(0)[:65536].float()
+    scale = math.sqrt(d_model) / float(rows.norm(dim=1).mean().clamp_min(1e-12))
+    groups = report_prefixes(cfg.latents, cfg.groups, cfg.prefix_mode, cfg.min_prefix)
+    arch = SaeArch(d_in=d_model, n_latents=cfg.latents, activation=cfg.arch, k=cfg.k, groups=groups, input_scale=scale)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    return init_sae(arch, rows * scale, gen, device=device)
+
+
+def _summary(cfg: TrainConfig, trainer: Trainer, batches: Batches, mode: str, device: torch.device) -> dict[str, Any]:
+    held = evaluate(trainer.sae, batches.holdout(), list(trainer.sae.arch.groups), batch_size=cfg.batch_size, device=device)
+    dead = int((trainer.since_fired > trainer.dead_window).sum())
+    return {
+        "objective": _objective_name(cfg), "architecture": cfg.arch, "k": cfg.k, "l0_target": cfg.l0,
+        "n_latents": cfg.latents, "steps": trainer.step, "tokens": trainer.tokens, "batch_size": cfg.batch_size,
+        "lr": cfg.peak_lr, "seed": cfg.seed, "data": mode, "time_s": round(trainer.elapsed, 3),
+        "tokens_per_s": trainer.tokens / max(trainer.elapsed, 1e-9), "dead_latents": dead,
+        "dead_fraction": dead / cfg.latents, "dead_window_tokens": trainer.dead_window, "holdout": held,
+    }
