@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 CASES = [
     # (label, pattern, target tokens/s); "x" matches a token's core text, " x"s its surface.
     ("single-token regex", '"[A-Z][a-z]+"', 100e6),
-    ("single-token class with context", '["[a-z]+"w & !"the"]', 100e6),
+    ("single-token class, needs context (w)", '["[a-z]+"w & !"the"]', None),
     ("sequence of 3 atoms", '" the"s "[a-z]+" " of"s', 20e6),
     ("bounded quantifiers + alternation", '("The" | " the"s) "[a-z]+"{1,3} ("." | ",")', 20e6),
     ('"x"* inside a sequence', '"\\(" "[^()]+"* "\\)"', 20e6),
@@ -37,6 +37,7 @@ CASES = [
     ("word atom", '<"[A-Z][a-z]+ing">', 10e6),
     ("induction (?<a>.) .* \\k<a>", "(?<a>.) .* \\k<a>", 1e6),
     ("induction, capitalized, bounded gap", '(?<a>"[A-Z][a-z]+") .{1,50} @\\k<a>', 1e6),
+    ("repeat ahead (?= .{0,5} \\k<a>)", '(?<a>"[a-z]+") (?= .{0,5} \\k<a>)', 1e6),
 ]
 
 
@@ -162,11 +163,15 @@ def main(quick: bool = False) -> None:
         t_span = _best(lambda: p.run(ids, offsets).match_end, repeat)
         naive = _naive_rate(pattern, vocab, ids, 0.2 if quick else 0.5)
         rate = n / t_pos
-        ok = "ok" if rate >= target else "MISSED"
+        goal = "       -" if target is None else f"{_fmt(target)} {'ok' if rate >= target else 'MISSED'}"
         print(f"{label:40} {result.n_positives:>11,} {_fmt(rate)} {_fmt(n / t_span):>12} {_fmt(naive):>12} "
-              f"{rate / naive:>7.0f}x {_fmt(target)} {ok}", flush=True)
-    print("\n'tok/s' times run() for positives; 'spans tok/s' adds the longest-match spans (a second pass); "
-          "'naive' is the reference matcher on a slice, extrapolated.")
+              f"{rate / naive:>7.0f}x {goal}", flush=True)
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"\n'tok/s': run() for the positives; 'spans tok/s': positives plus the longest-match spans (a second, "
+          f"min-plus pass); 'naive': tests/reference_matcher.py on 200-token documents cut from the corpus start, "
+          f"extrapolated. Peak memory of this process: {peak:.2f} GiB (the corpus, its BPE training, every run).")
 
 
 if __name__ == "__main__":

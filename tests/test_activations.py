@@ -161,3 +161,44 @@ def test_config_rejects_bad_values():
         ActivationConfig(model="m", layer=0, hook="nope")
     with pytest.raises(ValueError):
         ActivationConfig(model="m", layer=0, ctx=0)
+
+
+@pytest.fixture(scope="module")
+def other_family_dirs(tmp_path_factory, gpt2_tokenizer_dir):
+    """Tiny random Llama (its tokenizer adds BOS) and GPT-NeoX models, saved as HF directories."""
+    from tokenizers import processors
+    from transformers import AutoTokenizer, GPTNeoXConfig, GPTNeoXModel, LlamaConfig, LlamaModel
+
+    dirs = {}
+    for name in ("llama", "neox"):
+        tok = AutoTokenizer.from_pretrained(gpt2_tokenizer_dir)
+        if name == "llama":
+            bos = tok.bos_token_id
+            tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+                single="<|endoftext|> $A", pair="<|endoftext|> $A $B", special_tokens=[("<|endoftext|>", bos)])
+            cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
+            model = LlamaModel(cfg)
+        else:
+            cfg = GPTNeoXConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                num_attention_heads=2, max_position_embeddings=256)
+            model = GPTNeoXModel(cfg)
+        out = tmp_path_factory.mktemp(name)
+        model.save_pretrained(out)
+        tok.save_pretrained(out)
+        dirs[name] = out
+    return dirs
+
+
+@pytest.mark.parametrize("family", ["llama", "neox"])
+def test_other_families(other_family_dirs, family):
+    lm = load_model(str(other_family_dirs[family]), "cpu")
+    assert lm.prefix == ([lm.tokenizer.bos_token_id] if family == "llama" else []) and lm.suffix == []
+    ids = torch.from_numpy(_ids(lm, 9)[None])
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        hs = lm.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        for layer in (0, 1):
+            torch.testing.assert_close(capture(lm, ids, mask, layer, "resid_post"), hs[layer + 1], rtol=0, atol=0)
+        for hook in ("mlp_out", "attn_out"):
+            assert capture(lm, ids, mask, 0, hook).shape == (1, 9, 32)

@@ -170,6 +170,20 @@ def test_end_to_end_with_a_real_sae(tmp_path, gpt2_tokenizer_dir, text_files, ti
     r2 = run("search", pattern, "--sae", tiny_sae_dir, "--store", store, "--format", "json", "--top", 3)
     assert r2.exit_code == 0 and json.loads(r2.stdout)["sae"] == obj["sae"]
     assert (store / "cache" / "sae-ids.json").is_file()
+    # ... and that path imports neither torch nor transformers
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tokrex.cli.app import app\n"
+        f"sys.argv = ['tokrex', 'search', {pattern!r}, '--sae', {str(tiny_sae_dir)!r}, '--store', {str(store)!r},"
+        " '--format', 'json']\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', 'torch' in sys.modules, 'transformers' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "HEAVY False False" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_sae_from_another_tokenizer_is_one_sentence(planted, tmp_path, tiny_sae_dir):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from query_fixtures import brute_auroc, brute_metrics, random_positives, random_store
 from tokrex.query.config import SearchConfig
-from tokrex.query.holes import PositiveRows, cover, holes
+from tokrex.query.holes import cover, holes
 from tokrex.query.metrics import auroc, fires_above, latent_metrics, positive_hits, row_index
 from tokrex.query.ranking import rank
 from tokrex.query.source import ArrayFirings
@@ -154,14 +154,28 @@ def test_edge_cases_no_and_all_positives():
 # --- holes and cover -------------------------------------------------------------------------
 
 
-def brute_holes(acts, positives, latent, threshold, top):
+def brute_holes(acts, positives, latent, threshold, top, eligible):
     fires = acts.astype(np.float64) > threshold
     missed = positives[~fires[positives, latent]]
     counts = fires[missed].sum(0)
     counts[latent] = 0
+    counts[~eligible] = 0
     nz = np.flatnonzero(counts)
     order = nz[np.lexsort((nz, -counts[nz]))][:top]
     return len(missed), [(int(a), int(counts[a])) for a in order]
+
+
+def _readers(f: ArrayFirings, threshold: float):
+    tok, col = f.token_index(), f.latent_index()
+
+    def column(latent):
+        s, e = col.offsets[latent], col.offsets[latent + 1]
+        return col.token[s:e][col.act[s:e] > threshold]
+
+    def counts_on(tokens):
+        return positive_hits(tok.offsets, tok.latent, tok.act, tokens, f.n_latents, threshold)[0]
+
+    return column, counts_on
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -169,11 +183,12 @@ def brute_holes(acts, positives, latent, threshold, top):
 def test_holes_match_brute_force(seed, threshold):
     acts = random_store(seed + 20, n_latents=16)
     positives = random_positives(seed, len(acts), 0.3)
-    tok = ArrayFirings.from_dense(acts).token_index()
-    rows = PositiveRows.gather(tok.offsets, tok.latent, tok.act, positives).firing(threshold)
-    got = holes(rows, list(range(16)), top=4)
+    f = ArrayFirings.from_dense(acts)
+    column, counts_on = _readers(f, threshold)
+    eligible = (acts > 0).sum(0) >= 3
+    got = holes(list(range(16)), positives, len(acts), column, counts_on, top=4, eligible=eligible)
     for h in got:
-        size, absorbers = brute_holes(acts, positives, h.latent, threshold, 4)
+        size, absorbers = brute_holes(acts, positives, h.latent, threshold, 4, eligible)
         assert (h.size, h.absorbers) == (size, absorbers)
 
 
@@ -213,15 +228,11 @@ def test_cover_matches_brute_force(seed, threshold):
     acts = random_store(seed + 30, n_latents=14, density=0.3)
     positives = random_positives(seed, len(acts), 0.3)
     f = ArrayFirings.from_dense(acts)
-    tok, col = f.token_index(), f.latent_index()
-    rows = PositiveRows.gather(tok.offsets, tok.latent, tok.act, positives).firing(threshold)
-
-    def column(latent):
-        s, e = col.offsets[latent], col.offsets[latent + 1]
-        return col.token[s:e][col.act[s:e] > threshold].astype(np.int64)
-
+    column, counts_on = _readers(f, threshold)
     eligible = (acts > 0).sum(0) >= (seed % 3)
-    steps = cover(rows, positives, len(acts), column, k=6, eligible=eligible)
+    tp = counts_on(positives)
+    n_fires = fires_above(f.latent_index().offsets, f.latent_index().act, threshold)
+    steps = cover(tp, n_fires, positives, len(acts), column, counts_on, k=6, eligible=eligible)
     want = brute_cover(acts, positives, 6, threshold, eligible)
     assert [(s.latent, s.tp, s.fp, s.fn) for s in steps] == want
     f1s = [s.scores(len(positives))[2] for s in steps]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pattern_fixtures import parse_corpus, show_positions
-from tests.reference_matcher import reference_match
+from pattern_fixtures import parse_corpus, show_positions
+from reference_matcher import reference_match
 from tokrex.errors import PatternSyntaxError
 from tokrex.pattern import compile
 

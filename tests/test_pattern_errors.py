@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pattern_fixtures import make_vocab
+from pattern_fixtures import make_vocab
 from tokrex.errors import NeedsSaeError, PatternError, PatternSyntaxError
 from tokrex.pattern import compile, parse
 
@@ -36,10 +36,11 @@ BAD = [
     ('"a"{2}+', "two quantifiers in a row", 6),
     ('* "a"', "nothing to repeat", 0),
     ('"a" | + "b"', "nothing to repeat", 6),
-    ('"a(b"', "invalid regex: missing )", 3),
-    ('"b" "[a-"', "invalid regex", 6),
-    ('"\\p{Nope}"', "invalid regex: unknown property", 2),
-    ('"a\\"(" "b"', "invalid regex", 5),
+    ('"a(b"', "invalid regex: missing )", 2),
+    ('"b" "[a-"', "invalid regex: unterminated character set", 5),
+    ('"\\p{Nope}"', "invalid regex: unknown property", 1),
+    ('"a{2,1}"', "invalid regex: min repeat greater than max repeat", 3),
+    ('"a\\"(" "b"', "invalid regex: missing )", 4),
     ('!("a" "b")', "'!' negates a single token; to exclude a longer pattern use a negative lookahead (?!...)", 0),
     ('!<"ab">', "use a negative lookahead (?!...)", 0),
     ('"a" !^', "'!' negates a single token", 4),
@@ -66,7 +67,8 @@ BAD = [
     ("[]", "empty class", 1),
     ('["a" "b"]', "combine atoms with |, & or !, not by juxtaposition", 5),
     ('["a" |]', "empty alternative inside [...]", 6),
-    ('["a"*]', "only single-token atoms can go inside [...]", 4),
+    ('["a"*]', "only single-token atoms can go inside [...]; put quantifiers after ']'", 4),
+    ('[<"a">]', "only single-token atoms can go inside [...]", 1),
     ('"a" = "b"', "'=' is only allowed after the name at the start of a definition line", 4),
     ("(?P<x>.)", "unknown group type", 0),
     ("(?<1x>.)", "bad capture name", 0),
@@ -103,9 +105,9 @@ def test_multiline_error_names_line_and_column():
     with pytest.raises(PatternSyntaxError) as info:
         parse('x = "a"\nx "(b"')
     err = info.value
-    assert (err.line, err.column) == (2, 5)
-    assert "(line 2, column 5)" in err.render()
-    assert err.render().endswith('x "(b"\n    ^')
+    assert (err.line, err.column) == (2, 4)
+    assert "(line 2, column 4)" in err.render()
+    assert err.render().endswith('x "(b"\n   ^')
 
 
 def test_latent_atom_needs_an_sae():

@@ -3,7 +3,7 @@
 Each ``tests/golden/*.txt`` (except corpus.txt) alternates ``# title: ...`` headers, a pattern
 line and an expected line ``=> POSITIVES | SPANS`` (``doc:pos`` and ``doc:start-end`` lists, ``-``
 for none).  The expected lines were written by the reference matcher and reviewed by hand; after
-a deliberate change, ``python -m tests.test_pattern_golden --update`` rewrites them (review the
+a deliberate change, ``python tests/test_pattern_golden.py --update`` rewrites them (review the
 diff).
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.pattern_fixtures import parse_corpus
-from tests.reference_matcher import reference_match
+from pattern_fixtures import parse_corpus
+from reference_matcher import reference_match
 from tokrex.pattern import compile, parse
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

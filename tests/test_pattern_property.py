@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.pattern_fixtures import RANDOM_VOCAB
-from tests.reference_matcher import reference_match
+from pattern_fixtures import RANDOM_VOCAB
+from reference_matcher import reference_match
 from tokrex.errors import PatternError
 from tokrex.pattern import compile
 
@@ -64,7 +64,8 @@ def corpora(draw):
     """(ids, doc_offsets, latent_masks) over RANDOM_VOCAB: a few short documents."""
     common = st.sampled_from([0, 1, 2, 3, 8, 6])  # " a" "a" " b" "b" "ab" ","
     token = st.one_of(common, st.integers(0, RANDOM_VOCAB.size - 1))
-    docs = draw(st.lists(st.lists(token, min_size=draw(st.sampled_from([0, 4, 6])), max_size=8), min_size=1, max_size=3))
+    min_len = draw(st.sampled_from([0, 4, 6]))
+    docs = draw(st.lists(st.lists(token, min_size=min_len, max_size=8), min_size=1, max_size=3))
     ids = np.array([t for d in docs for t in d], dtype=np.uint16)
     offsets = np.cumsum([0] + [len(d) for d in docs]).astype(np.int64)
     n = ids.size
@@ -110,7 +111,7 @@ def backref_patterns(draw):
     mid = draw(st.sampled_from(["", ".*", ".*", ".", '"b"*', "(. .)?", "@.*"]) | patterns(1, names=("x",)))
     ref = draw(st.sampled_from(
         ["\\k<x>", "@\\k<x>", "(\\k<x>)+", '(\\k<x> | "b")', "(?=\\k<x>) .", "(?<=\\k<x>)", "(?!\\k<x>) .",
-         "(?<x>.) \\k<x>"]
+         "(?<x>.) \\k<x>", "(?= .* \\k<x>)", "(?! .{0,2} \\k<x>) .", '(?= "[ab]"* \\k<x>) .']
     ))
     after = draw(st.sampled_from(["", "", "", "$", ".", "@."]) | patterns(1, names=("x",)))
     if draw(st.booleans()):
@@ -136,3 +137,31 @@ def test_random_backref_patterns_agree(text, corpus):
 def test_induction_family_agrees(before, body, gap, ref, after, corpus):
     """Patterns shaped X (?<x>P) G \\k<x> Z take the vectorized back-reference path."""
     _check(f"{before}(?<x>{body}) {gap} {ref}{after}", corpus)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.sampled_from(["", ". ", '"a"* ', "@. ", "^ "]),
+    st.sampled_from([".", '"[ab]+"', ". .", '(. | "b")']),
+    st.sampled_from(["(?=", "(?!"]),
+    st.sampled_from(["", ".", '"b"*', ".*", ".{1,2}", '!","+']),
+    st.sampled_from(["", " .", " @.", " $"]),
+    corpora(),
+)
+def test_lookahead_repeat_agrees(before, body, look, gap, after, corpus):
+    """``(?<x>P) (?= G \\k<x>)`` turns into a boundary mask computed by the pair search."""
+    _check(f"{before}(?<x>{body}) {look} {gap} \\k<x>){after}", corpus)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.sampled_from(TOKEN_ATOMS),
+    patterns(depth=2, backrefs=False),
+    patterns(depth=1, backrefs=False),
+    st.sampled_from(["{q} d", "d {q}", "({q} | d)+", "[t & !\",\"] {q}", "(?<= t) {q}", "@d t?"]),
+    corpora(),
+)
+def test_random_scripts_agree(token, body, query, shape, corpus):
+    """Scripts: names defined on earlier lines, used at sequence level and inside [...]."""
+    script = f"# a random script\nt = {token}   # single token\nd = {body}\n" + shape.format(q=query)
+    _check(script, corpus)

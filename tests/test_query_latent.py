@@ -170,3 +170,29 @@ def test_top_tokens_exact_and_sampled():
     assert all(t["estimated"] for t in sampled)
     assert sum(t["count"] for t in sampled) == pytest.approx(len(tokens), rel=0.01)
     assert "estimated" not in exact[0]
+
+
+def test_sampled_examples_are_still_exact_kinds():
+    corpus, acts, f = _setup(2)
+    positives = np.flatnonzero(corpus.ids < 4)
+    col = Column.of(f, 6)
+    ex = examples(corpus, col, positives, n=5, width=1, sample=10)
+    fires = set(np.flatnonzero(acts[:, 6] > 0))
+    pos = set(positives.tolist())
+    assert ex["hits"] and all(c.token in fires and c.token in pos for c in ex["hits"])
+    assert ex["false_alarms"] and all(c.token in fires and c.token not in pos for c in ex["false_alarms"])
+    assert ex["misses"] and all(c.token not in fires and c.token in pos for c in ex["misses"])
+
+
+def test_cofiring_sampled_estimates(monkeypatch):
+    import tokrex.query.latent as latent_mod
+
+    corpus, acts, f = _setup(3)
+    exact = latent_view(4, corpus, f)
+    monkeypatch.setattr(latent_mod, "COFIRE_SAMPLE", 20)
+    approx = latent_view(4, corpus, f)
+    assert not exact["cofiring_estimated"] and approx["cofiring_estimated"]
+    n = exact["n_fires"]
+    for row in approx["cofiring"][:3]:
+        want = next(r for r in exact["cofiring"] if r["latent"] == row["latent"])
+        assert abs(row["count"] - want["count"]) <= 0.5 * n

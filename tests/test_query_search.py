@@ -180,3 +180,23 @@ def test_every_config_field_is_a_cli_option_with_help(command, config):
         flag = "--" + field.name.replace("_", "-")
         assert flag in options, flag
         assert options[flag].help
+
+
+def test_sae_id_cache_follows_the_files(planted, tmp_path):
+    import os
+
+    from tokrex.corpus import open_corpus
+    from tokrex.query.resolve import cached_sae_id, remember_sae_id
+
+    corpus = open_corpus(planted.store)
+    folder = tmp_path / "sae"
+    folder.mkdir()
+    (folder / "cfg.json").write_text("{}")
+    (folder / "sae.safetensors").write_bytes(b"x" * 10)
+    assert cached_sae_id(corpus, folder) is None
+    remember_sae_id(corpus, folder, folder, "0123456789abcdef")
+    assert cached_sae_id(corpus, folder) == "0123456789abcdef"
+    assert cached_sae_id(corpus, folder / "cfg.json") is None  # another path, not remembered
+    (folder / "sae.safetensors").write_bytes(b"y" * 11)
+    os.utime(folder / "sae.safetensors", ns=(1, 1))
+    assert cached_sae_id(corpus, folder) is None

@@ -44,7 +44,6 @@ def test_matryoshka_batchtopk_learns(train_store, gpt2_model_dir, tmp_path):
     sae = res.sae
     torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.ones(64), atol=1e-4, rtol=0)
     # latents were re-sorted by usage: early latents fire more often than late ones
-    rows = torch.randn(1, 32)
     from tokrex.activations import ActivationConfig, iter_activations
 
     acts = next(iter_activations(open_corpus(train_store), ActivationConfig(model=str(gpt2_model_dir), layer=0, ctx=32)))[1]
@@ -57,7 +56,6 @@ def test_matryoshka_batchtopk_learns(train_store, gpt2_model_dir, tmp_path):
     assert back.meta.extra["training"]["holdout"]["fvu"] == held["fvu"]
     lines = (tmp_path / "ck" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 8 and json.loads(lines[-1])["step"] == 80
-    del rows
 
 
 def test_fixed_groups_topk(train_store, gpt2_model_dir):
@@ -103,7 +101,11 @@ def test_interrupted_run_resumes_to_the_same_sae(train_store, gpt2_model_dir, tm
     assert info["step"] == 30 and not info["complete"] and "adam.W_enc.exp_avg" in tensors
     with pytest.raises(UsageError, match="--resume"):
         train(corpus, cfg, out=tmp_path / "cut", show_progress=False)
+    with open(tmp_path / "cut" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 35}\n')  # logged after the last save by a run that then crashed
     resumed = train(corpus, cfg, out=tmp_path / "cut", resume=True, show_progress=False)
+    logged = [json.loads(line)["step"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == list(range(10, 61, 10))
     w1, w2 = _weights(whole), _weights(resumed.sae)
     assert all(torch.equal(w1[n], w2[n]) for n in w1)
     assert resumed.summary["steps"] == 60

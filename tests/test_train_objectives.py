@@ -62,6 +62,19 @@ def test_topk_encodings_have_exactly_k_nonzeros(k):
     assert ((z != 0).sum(-1) == k).all()
 
 
+@pytest.mark.parametrize("skewed", [False, True])
+def test_two_stage_batch_topk_is_exact(skewed):
+    from tokrex.sae.model import _topk
+    from tokrex.sae.objectives import batch_topk
+
+    acts = torch.relu(torch.randn(32, 200, generator=torch.Generator().manual_seed(0)))
+    if skewed:
+        acts[3] += 10.0  # one row holds far more than 4k of the batch's largest entries: the fallback runs
+    got = batch_topk(acts.clone().requires_grad_(), 3)
+    assert torch.equal(got, _topk(acts, 3, batch=True)) and int((got > 0).sum()) == 96
+    got.sum().backward()
+
+
 def test_batchtopk_training_keeps_k_per_token_on_average():
     sae = random_sae(d=8, n=32, activation="batchtopk", k=3)
     with torch.no_grad():
@@ -125,6 +138,24 @@ def test_config_cross_checks():
     assert TrainConfig(model="m", layer=0, l0=20).arch == "relu"
     assert TrainConfig(model="m", layer=0, latents=8192, groups=[128, 512]).groups == [128, 512, 8192]
     for bad in (dict(k=4, l0=3), dict(arch="relu"), dict(groups=[512, 128]), dict(objective="vanilla", groups=[8]),
-                dict(k=5000), dict(warmup=0.8, decay=0.5)):
+                dict(k=5000), dict(warmup=0.8, decay=0.5), dict(layer=-3), dict(hook="nope"), dict(data="disk")):
         with pytest.raises(ValueError):
-            TrainConfig(model="m", layer=0, **bad)
+            TrainConfig(**{"model": "m", "layer": 0, **bad})
+
+
+def test_auxk_uses_the_top_dead_latents():
+    from tokrex.sae.objectives import auxk_loss, encode_train
+
+    sae = random_sae(d=8, n=32, activation="topk", k=2)
+    x = torch.randn(40, 8)
+    pre, z = encode_train(sae, x)
+    recon = z @ sae.W_dec + sae.b_dec
+    dead = torch.zeros(32, dtype=torch.bool)
+    assert float(auxk_loss(sae, pre, x, recon, dead)) == 0.0
+    dead[::3] = True
+    masked = torch.where(dead, torch.relu(pre), torch.zeros_like(pre))
+    vals, idx = masked.topk(4, dim=1)  # d_in / 2 = 4 auxiliary latents
+    err = x - recon
+    err_hat = torch.zeros_like(masked).scatter(1, idx, vals) @ sae.W_dec
+    ref = (err_hat - err).pow(2).sum() / (err - err.mean(0)).pow(2).sum()
+    torch.testing.assert_close(auxk_loss(sae, pre, x, recon, dead), ref)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Optional
 
-from tokrex.cli.common import out_console, write_output
+from tokrex.cli.common import write_output
 
 _BAR = 32
 
@@ -73,11 +72,11 @@ def _tok(text: str) -> str:
 def print_dashboard(view: dict, sae_label: str, out: Optional[Path]) -> None:
     """Print the dashboard to stdout (or write it, without colours, to ``out``)."""
     from rich.columns import Columns
-    from rich.console import Console
     from rich.text import Text
 
-    console = out_console if out is None else Console(file=io.StringIO(), width=max(out_console.width, 120),
-                                                      no_color=True, highlight=False)
+    from tokrex.cli.search_report import report_console
+
+    console = report_console(out)
     head = Text()
     head.append(f"L{view['latent']}", style="bold")
     head.append(f"  level {view['level']} of SAE {sae_label} (id {view['sae']}, {view['n_latents']:,} latents)\n")

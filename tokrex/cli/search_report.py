@@ -8,6 +8,9 @@ from typing import Any, Optional
 
 from tokrex.cli.common import out_console, write_output
 
+EXAMPLES_SAMPLE = 200_000
+"""Hits and false alarms of a latent firing more often are the strongest among an even sample of its firings."""
+
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%" if x >= 0.01 or x == 0 else f"{100 * x:.1f}%"
@@ -40,27 +43,29 @@ def header(result: Any, sae_label: str) -> Any:
 
 
 def latents_table(result: Any) -> Any:
+    """The ranked latents; numeric columns never shrink, the top tokens take what width is left."""
     from rich import box
     from rich.table import Table
 
     rows = result.latents.to_pylist()
     has_auroc = "auroc" in result.latents.column_names
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name, justify in (("rank", "right"), ("latent", "right"), ("level", "right"), ("F1", "right"),
-                          ("precision", "right"), ("recall", "right"), ("cosine", "right")):
-        table.add_column(name, justify=justify, no_wrap=True, style="bold" if name == "F1" else None)
-    if has_auroc:
-        table.add_column("AUROC", justify="right", no_wrap=True)
-    table.add_column("firings", justify="right", no_wrap=True)
-    table.add_column("misses", justify="right", no_wrap=True)
-    table.add_column("top tokens", overflow="ellipsis", no_wrap=True, max_width=40)
+    headers = ["rank", "latent", "level", "F1", "precision", "recall", "cosine"] + (["AUROC"] if has_auroc else [])
+    headers += ["firings", "misses"]
+    cells = []
     for r in rows:
-        cells = [str(r["rank"]), f"L{r['latent']}", str(r["level"]), f"{r['f1']:.3f}", f"{r['precision']:.3f}",
-                 f"{r['recall']:.3f}", f"{r['cosine']:.3f}"]
+        line = [str(r["rank"]), f"L{r['latent']}", str(r["level"]), f"{r['f1']:.3f}", f"{r['precision']:.3f}",
+                f"{r['recall']:.3f}", f"{r['cosine']:.3f}"]
         if has_auroc:
-            cells.append(f"{r['auroc']:.3f}")
-        cells += [f"{r['n_fires']:,}", _pct(r["miss_share"]), _tokens(r.get("top_tokens"))]
-        table.add_row(*cells)
+            line.append(f"{r['auroc']:.3f}")
+        line += [f"{r['n_fires']:,}", _pct(r["miss_share"])]
+        cells.append(line)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i, name in enumerate(headers):
+        width = max([len(name), *(len(c[i]) for c in cells)])
+        table.add_column(name, justify="right", no_wrap=True, min_width=width, style="bold" if name == "F1" else None)
+    table.add_column("top tokens", overflow="ellipsis", no_wrap=True, max_width=40)
+    for r, line in zip(rows, cells):
+        table.add_row(*line, _tokens(r.get("top_tokens")))
     return table
 
 
@@ -96,7 +101,7 @@ def examples_block(result: Any, corpus: Any, firings: Any, n_latents: int, conte
               ("false_alarms", "false alarms (latent, no pattern)"))
     for r in result.latents.to_pylist()[:n_latents]:
         col = Column.of(firings, r["latent"]).above(result.config.threshold)
-        ex = examples(corpus, col, result.positives, 3, context, is_pos)
+        ex = examples(corpus, col, result.positives, 3, context, is_pos, sample=EXAMPLES_SAMPLE)
         title = Text()
         title.append(f"L{r['latent']}", style="bold")
         title.append(f" (level {r['level']}): F1 {r['f1']:.3f}, precision {r['precision']:.3f}, "
@@ -148,13 +153,21 @@ def cover_table(result: Any) -> Any:
     return table
 
 
+def report_console(out: Optional[Path]) -> Any:
+    """stdout's console; a wider one when stdout is piped; an uncoloured in-memory one for ``--out``."""
+    from rich.console import Console
+
+    if out is not None:
+        return Console(file=io.StringIO(), width=max(out_console.width, 120), no_color=True, highlight=False)
+    if not out_console.is_terminal:  # piped: nobody's terminal to wrap for, keep every column
+        return Console(width=max(out_console.width, 120), highlight=False)
+    return out_console
+
+
 def print_report(result: Any, corpus: Any, firings: Any, sae_label: str, n_examples: int, context: int,
                  out: Optional[Path]) -> None:
     """Print the whole report to stdout (or write it, without colours, to ``out``)."""
-    from rich.console import Console
-
-    console = out_console if out is None else Console(file=io.StringIO(), width=max(out_console.width, 120),
-                                                      no_color=True, highlight=False)
+    console = report_console(out)
     console.print(header(result, str(sae_label)))
     console.print()
     if result.n_positives == 0:

@@ -107,12 +107,15 @@ def train_command(
     except KeyboardInterrupt:
         from tokrex.cli.common import err_console
 
-        if view.step is None:  # still caching activations: finished shards are kept
+        from tokrex.sae.checkpoint import load_train_state
+
+        state = load_train_state(out) if view.step is not None else None
+        if state is None:  # still caching activations: finished shards are kept
             err_console.print("[yellow]Interrupted.[/] The activation cache keeps its finished shards; "
                               "run the same command again to continue.")
         else:
-            err_console.print(f"[yellow]Interrupted.[/] Saved a resumable checkpoint to {out} at step {view.step:,}; "
-                              "run the same command with --resume to continue.")
+            err_console.print(f"[yellow]Interrupted.[/] Saved a resumable checkpoint to {out} at step "
+                              f"{state[1]['step']:,}; run the same command with --resume to continue.")
         raise typer.Exit(130) from None
     _print_summary(result.summary, out, time.perf_counter() - started)
 
@@ -135,7 +138,7 @@ class _LiveView:
 
         self.step: int | None = None
         self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"), TimeRemainingColumn(),
+            TextColumn("[bold]train"), BarColumn(bar_width=16), MofNCompleteColumn(), TextColumn("steps"), TimeRemainingColumn(),
             TextColumn("{task.fields[metrics]}"), console=Console(stderr=True), transient=False,
         )
         self.task = None

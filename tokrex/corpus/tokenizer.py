@@ -75,15 +75,18 @@ def _from_file(path: Path) -> Any:
 
 
 def _from_cache(name: str) -> Any:
-    from transformers import AutoTokenizer
+    """The tokenizer of a repository already in the local HF cache, loaded from its snapshot
+    directory (so a cached repository that holds only tokenizer files works too)."""
+    from huggingface_hub import snapshot_download
 
     try:
-        return AutoTokenizer.from_pretrained(name, local_files_only=True)
-    except (OSError, ValueError) as exc:
+        snapshot = Path(snapshot_download(name, local_files_only=True))
+    except (OSError, ValueError) as exc:  # LocalEntryNotFoundError, HFValidationError
         raise CorpusError(
             f"Tokenizer '{name}' is not a directory, a tokenizer.json file or a name in the local Hugging Face cache; "
             f"nothing is downloaded, so fetch it first (huggingface-cli download {name}) or pass a path."
         ) from exc
+    return _from_dir(snapshot)
 
 
 def backend_spec(tokenizer: Any) -> dict:

@@ -6,6 +6,9 @@ X and Z have no back-references.  Captured texts become integer ids (a core-text
 k > 1 an id per distinct k-gram of core texts), so "the same text occurred earlier within the
 gap" is a sorted search over (text id, position) keys -- no loop over tokens.
 
+The same search serves ``X (?<a>P) (?= G \\k<a>) Z`` (and ``(?!``): the lookahead becomes a mask
+of the boundaries after a capture whose text follows across the gap, and the engine runs the rest.
+
 Everything else runs the exact path (exact.py) on the documents where a relaxed form of the
 pattern (back-references replaced by runs of ``.`` of the capture's length) matches at all.
 """
@@ -26,6 +29,9 @@ def run_backref(compiled, engine: Engine) -> MatchResult:
     shape = induction_shape(compiled.query)
     if shape is not None:
         return _run_induction(shape, engine)
+    look = lookahead_shape(compiled.query)
+    if look is not None:
+        return _run_lookahead(look, compiled, engine)
     from tokrex.pattern.exact import run_exact
 
     return run_exact(compiled.query, engine, compiled.has_marks)
@@ -42,6 +48,62 @@ def _gap(node: A.Node) -> tuple[A.Node, int, int | None] | None:
     if isinstance(node, A.Repeat):
         node, lo, hi = _unmark(node.body), node.min, node.max
     return (node, lo, hi) if isinstance(node, A.TOKEN_NODES) else None
+
+
+def lookahead_shape(query: A.Node) -> dict | None:
+    """``X (?<a>P) (?= G \\k<a>) Z`` (or ``(?!``): the capture's text repeats (or not) ahead."""
+    items = query.items if isinstance(query, A.Seq) else (query,)
+    refs = [n for n in A.walk(query) if isinstance(n, A.Backref)]
+    looks = [k for k, it in enumerate(items) if isinstance(it, A.Look) and it.direction == "ahead"]
+    if len(refs) != 1 or not looks:
+        return None
+    for j in looks:
+        body = items[j].body
+        parts = body.items if isinstance(body, A.Seq) else (body,)
+        if parts[-1] is not refs[0] or len(parts) > 2 or j == 0:
+            continue
+        cap = _unmark(items[j - 1])
+        if not isinstance(cap, A.Capture) or cap.name != refs[0].name:
+            continue
+        if sum(isinstance(n, A.Capture) and n.name == cap.name for n in A.walk(query)) != 1:
+            return None
+        inner = A.Seq((cap, *parts))
+        shape = induction_shape(inner)
+        if shape is None or shape["before"] is not None or shape["after"] is not None or has_mark(inner):
+            return None
+        return {**shape, "look": items[j]}
+    return None
+
+
+def _run_lookahead(shape: dict, compiled, engine: Engine) -> MatchResult:
+    """The lookahead is a mask over boundaries: after a capture at p (the k tokens before the
+    boundary), does the same text follow across a matching gap?  Then the engine runs as usual."""
+    from tokrex.pattern.compile import run_engine
+
+    lay = engine.lay
+    M, B, k = lay.M, lay.M + 1, shape["k"]
+    kg = kgram_ids(lay.core_ids, k)
+    A_ = _or(engine.bwd(shape["capture"], engine.ALL), np.zeros(B, dtype=bool))[:M] & (kg >= 0)
+    Q = kg >= 0
+    pairs = _search(shape, engine, kg, A_, Q, want_capture=True)
+    found = np.zeros(B, dtype=bool)
+    found[k:] = pairs.capture[: B - k]
+    look = shape["look"]
+    engine._cache[("null", id(look))] = ~found if look.negate else found
+    return run_engine(compiled.query, engine, compiled.has_marks)
+
+
+def _search(shape: dict, engine: Engine, kg, A_, Q, want_capture: bool, start_x=None):
+    """Pairs of capture starts (A_) and reference starts (Q) with equal text across the gap."""
+    lay, k = engine.lay, shape["k"]
+    if shape["gap"] is None:
+        lo, hi, T = 0, 0, np.zeros(lay.M, dtype=bool)
+    else:
+        tok, lo, hi = shape["gap"]
+        T = engine.tok(tok)
+    if hi is None and np.array_equal(T, lay.is_token):
+        return grouped(lay, kg, k, A_, Q, k + lo, start_x, want_capture)
+    return offsets(lay, kg, k, A_, Q, T, run_before(T), lo, hi, start_x, want_capture)
 
 
 def induction_shape(query: A.Node) -> dict | None:
@@ -97,19 +159,10 @@ def _run_induction(shape: dict, engine: Engine) -> MatchResult:
     ends = _or(engine.bwd_full(Z, engine.ALL), none) if Z is not None else engine.ALL
     Q = np.zeros(M, dtype=bool)
     Q[: B - k] = ends[k:]
-    if shape["gap"] is None:
-        tok, lo, hi = None, 0, 0
-        T = np.zeros(M, dtype=bool)
-    else:
-        tok, lo, hi = shape["gap"]
-        T = engine.tok(tok)
-    doc_wide = hi is None and np.array_equal(T, lay.is_token)
     marked = engine_has_marks(shape)
 
     def search(start_x=None):
-        if doc_wide:
-            return grouped(lay, kg, k, A, Q, k + lo, start_x, marked)
-        return offsets(lay, kg, k, A, Q, T, run_before(T), lo, hi, start_x, marked)
+        return _search(shape, engine, kg, A, Q, marked, start_x)
 
     pairs = search()
     vq = pairs.q

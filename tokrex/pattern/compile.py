@@ -9,8 +9,6 @@ back-references run in the vectorized engine (match.py); back-references take ba
 
 from __future__ import annotations
 
-from typing import Any as _Any
-
 import numpy as np
 
 from tokrex.corpus import Vocab
@@ -61,6 +59,7 @@ class CompiledPattern:
             raise NeedsSaeError(f"latent atom {atom} needs an SAE: pass --sae", text, node.span[0])
         self.latent_atoms: list[LatentKey] = list(found)
         self._preds: dict[int, tuple] = {}
+        self._regex_masks: dict[tuple[str, str], np.ndarray] = {}
         self.query = simplify(self.script.query)
         self.has_marks = has_mark(self.query)
         body = self.query.body if isinstance(self.query, A.Mark) else self.query
@@ -81,7 +80,10 @@ class CompiledPattern:
             return self._preds[key]
         V = self.vocab.size
         if isinstance(node, A.Regex):
-            mask = _vocab_regex(self.vocab, node)
+            flags = "".join(f for f in node.flags if f in "is")
+            mask = self._regex_masks.get((node.source, flags))
+            if mask is None:
+                mask = self._regex_masks[(node.source, flags)] = _vocab_regex(self.vocab, node)
             pred: tuple = ("v", mask)
             if "w" in node.flags:
                 pred = ("w", mask)
@@ -181,7 +183,8 @@ class CompiledPattern:
     def _run_token(self, ids: np.ndarray, offsets: np.ndarray) -> MatchResult:
         mask = self._token_mask()
         if ids.size and int(ids.max()) >= self.vocab.size:
-            raise ValueError(f"token ids must lie in 0..{self.vocab.size - 1} (the vocabulary size is {self.vocab.size})")
+            size = self.vocab.size
+            raise ValueError(f"token ids must lie in 0..{size - 1} (the vocabulary size is {size})")
         positives = np.flatnonzero(mask[ids])
 
         def spans():
@@ -236,7 +239,7 @@ def simplify(node: A.Node, referenced: frozenset[str] | None = None, memo: dict 
     def again(n):
         return simplify(n, referenced, memo)
 
-    out: _Any = node
+    out: A.Node = node
     if isinstance(node, A.Alt):
         options = tuple(again(o) for o in node.options)
         if all(isinstance(o, A.TOKEN_NODES) for o in options):

@@ -140,9 +140,16 @@ def diagnose(text: str, exc: UnexpectedInput, parse_fn: Callable[[str], object])
     if token is not None and token.type == "QUANT":
         previous = _previous_char(text, pos)
         if previous == "(" and str(token) == "?":
+            if text.startswith("?<", pos):
+                return PatternSyntaxError(
+                    "bad capture name: write (?<name> ...) with a name of letters, digits and '_'", text, pos - 1
+                )
             return PatternSyntaxError("unknown group type: use (?: (?= (?! (?<= (?<! or (?<name>", text, pos - 1)
+        if _unclosed_opener(text, pos, "[") is not None and _unclosed_opener(text, pos, "(") is None:
+            return PatternSyntaxError("only single-token atoms can go inside [...]; put quantifiers after ']'",
+                                      text, pos)
         if previous and previous in "*+?}":
-            message = "two quantifiers in a row; put the item and its first quantifier in a group, e.g. (\"a\"*)?"
+            message = "two quantifiers in a row; group the item with its first quantifier, as in (\"a\"*)?"
         else:
             message = "nothing to repeat: a quantifier must follow an item"
         return PatternSyntaxError(message, text, pos)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tokrex.pattern import ast as A
-from tokrex.pattern.match import BOOL, Engine
+from tokrex.pattern.match import Engine
 from tokrex.pattern.result import MatchResult
 
 Env = tuple  # sorted ((name, tuple of core ids), ...)

@@ -67,14 +67,46 @@ def unescape(inner: str, offset: int) -> tuple[str, list[int]]:
     return "".join(out), where
 
 
+def _regex_error_index(source: str, message: str, index: int) -> int:
+    """Where in ``source`` to put the caret for a ``regex`` error: on the opener left unclosed,
+    on the ``\\p`` of an unknown property, else at the reported position kept inside the quotes."""
+    if message in ("missing )", "unterminated character set"):
+        groups: list[int] = []
+        set_start: int | None = None
+        i = 0
+        while i < len(source):
+            ch = source[i]
+            if ch == "\\":
+                i += 2
+                continue
+            if set_start is not None:
+                if ch == "]" and i > set_start + 1 and source[set_start + 1 : i] != "^":
+                    set_start = None
+            elif ch == "[":
+                set_start = i
+            elif ch == "(":
+                groups.append(i)
+            elif ch == ")" and groups:
+                groups.pop()
+            i += 1
+        found = set_start if message.startswith("unterminated") else (groups[-1] if groups else None)
+        if found is not None:
+            return found
+    if message == "unknown property":
+        found = max(source.rfind("\\p", 0, index), source.rfind("\\P", 0, index))
+        if found >= 0:
+            return found
+    return max(0, min(index, len(source) - 1))
+
+
 def compile_regex(source: str, flags: str, text: str, where: list[int]) -> regex.Pattern:
     """Compile ``source`` with the ``regex`` module; errors point inside the quotes."""
     try:
         return regex.compile(source, regex.IGNORECASE if "i" in flags else 0)
     except regex.error as exc:
         message = re.sub(r" at position \d+$", "", str(exc))
-        index = exc.pos if exc.pos is not None else 0
-        raise PatternSyntaxError(f"invalid regex: {message}", text, where[min(index, len(where) - 1)]) from None
+        index = _regex_error_index(source, message, exc.pos if exc.pos is not None else 0)
+        raise PatternSyntaxError(f"invalid regex: {message}", text, where[index]) from None
 
 
 def as_token(node: A.Node) -> A.TokenNode | None:
@@ -129,7 +161,7 @@ class _Builder:
             raise self.error(f"defined names start with a lowercase letter, not {name[0]!r}", name.start_pos,
                              PatternSyntaxError)
         if name in self.names:
-            raise self.error(f"name {name!r} is already defined on line {self.names[name].line}", name.start_pos)
+            raise self.error(f"name {str(name)!r} is already defined on line {self.names[name].line}", name.start_pos)
         node = self.alternation(body, context="definition", anchor=eq.start_pos)
         self.names[str(name)] = A.Definition(str(name), node, number, (name.start_pos, node.span[1]))
 

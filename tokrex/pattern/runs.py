@@ -108,6 +108,29 @@ def _segment_prefix_min(X: np.ndarray, L: np.ndarray) -> np.ndarray:
     return key.astype(np.int32)
 
 
+def segment_offsets(T: np.ndarray) -> np.ndarray:
+    """(M+1,) int64 offsets that make a running minimum restart at every run of T (see star_min)."""
+    L = run_before(T)
+    B = L.size
+    return (B - (np.arange(B, dtype=np.int64) - L)) * (np.int64(INF) + 1)
+
+
+def star_min(X: np.ndarray, offsets: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """For each boundary e, the least X[s] over spans [s, e) of one or more T tokens.
+
+    A running minimum within each run of T: adding offsets that shrink from run to run makes
+    every earlier run's values larger than any of the current one, so one ``minimum.accumulate``
+    serves all runs.  ``penalty`` is 0 on T tokens and INF elsewhere."""
+    key = X.astype(np.int64)
+    key += offsets
+    np.minimum.accumulate(key, out=key)
+    key -= offsets
+    out = np.empty(X.size, dtype=np.int32)
+    out[0] = INF
+    np.maximum(key[:-1].astype(np.int32), penalty, out=out[1:])
+    return out
+
+
 def _sliding_min(X: np.ndarray, w: int) -> np.ndarray:
     """min X over [i - w + 1, i] for every i (van Herk / Gil-Werman, O(n))."""
     B = X.size

@@ -105,6 +105,19 @@ def spread(tokens: np.ndarray, n: int) -> np.ndarray:
     return tokens[np.linspace(0, len(tokens) - 1, n).round().astype(np.int64)]
 
 
+def sample_rows(n: int, sample: int, blocks: int = 64) -> np.ndarray | None:
+    """Row numbers of an even sample of ``sample`` out of ``n`` rows, or None when ``n <= sample``.
+
+    The sample is ``blocks`` runs of consecutive rows spread evenly, so reading it from a
+    memory-mapped column touches a few pages rather than every page of the column.
+    """
+    if n <= sample:
+        return None
+    run = max(sample // blocks, 1)
+    starts = np.linspace(0, n - run, blocks).astype(np.int64)
+    return (starts[:, None] + np.arange(run, dtype=np.int64)[None, :]).ravel()
+
+
 def strongest(tokens: np.ndarray, acts: np.ndarray, n: int) -> np.ndarray:
     """The ``n`` tokens with the highest activation, strongest first (ties: earliest token).
 
@@ -123,23 +136,45 @@ def strongest(tokens: np.ndarray, acts: np.ndarray, n: int) -> np.ndarray:
     return t[np.lexsort((t, -a))][:n]
 
 
+def _silent_positives(column: Column, positives: np.ndarray, n: int) -> np.ndarray:
+    """Up to ``n`` positives where the latent is silent, spread over the corpus.
+
+    Checks growing even samples of the positives first, so a latent with few misses among many
+    positives does not cost a pass over all of them unless needed.
+    """
+    if n <= 0 or len(positives) == 0:
+        return positives[:0]
+    size = 16 * n
+    while True:
+        cand = spread(positives, size)
+        silent = cand[column.act_at(cand) == 0]
+        if len(silent) >= n or len(cand) == len(positives):
+            return spread(silent, n)
+        size *= 16
+
+
 def examples(
-    corpus, column: Column, positives: np.ndarray, n: int, width: int, is_pos: np.ndarray | None = None
+    corpus, column: Column, positives: np.ndarray, n: int, width: int, is_pos: np.ndarray | None = None,
+    sample: int | None = None,
 ) -> dict[str, list[Context]]:
     """Hits (pattern and latent), misses (pattern only) and false alarms (latent only) of one latent.
 
     ``column`` holds the latent's firings above the threshold; ``is_pos`` (optional) is the
     positives as a boolean mask over the corpus. Hits and false alarms are the strongest
-    activations; misses are spread evenly over the corpus.
+    activations (with ``sample``: the strongest among an even sample of that many firings when the
+    latent fires more often); misses are spread evenly over the corpus.
     """
     if is_pos is None:
         is_pos = np.zeros(corpus.n_tokens, dtype=bool)
         is_pos[positives] = True
-    fires_on_pos = column.mask(corpus.n_tokens)[positives]
-    is_pos_row = is_pos[column.tokens]
-    hit_tokens = strongest(column.tokens[is_pos_row], column.acts[is_pos_row], n)
-    alarm_tokens = strongest(column.tokens[~is_pos_row], column.acts[~is_pos_row], n)
-    miss_tokens = spread(positives[~fires_on_pos], n)
+    tokens, acts = column.tokens, column.acts
+    rows = sample_rows(len(tokens), sample) if sample else None
+    if rows is not None:
+        tokens, acts = tokens[rows], acts[rows]
+    is_pos_row = is_pos[tokens]
+    hit_tokens = strongest(tokens[is_pos_row], acts[is_pos_row], n)
+    alarm_tokens = strongest(tokens[~is_pos_row], acts[~is_pos_row], n)
+    miss_tokens = _silent_positives(column, positives, n)
     return {
         "hits": [context(corpus, column, int(t), width) for t in hit_tokens],
         "misses": [context(corpus, column, int(t), width) for t in miss_tokens],
@@ -152,23 +187,23 @@ def top_tokens(
 ) -> list[dict]:
     """The ``n`` token ids that most often occur at ``tokens`` (with count and mean activation); ties by id.
 
-    With ``sample``, a latent firing more often is counted on an even sample of that many of its
-    firings and the counts are scaled up (estimates, flagged ``"estimated": true``).
+    With ``sample``, a latent firing more often is counted on an even sample (``sample_rows``) of
+    that many of its firings and the counts are scaled up (estimates, flagged ``"estimated": true``).
     """
     if len(tokens) == 0 or n <= 0:
         return []
     total = len(tokens)
-    step = -(-total // sample) if sample and total > sample else 1
-    if step > 1:
-        tokens = tokens[::step]
-        acts = acts[::step] if acts is not None else None
+    rows = sample_rows(total, sample) if sample else None
+    if rows is not None:
+        tokens = tokens[rows]
+        acts = acts[rows] if acts is not None else None
     tid = np.asarray(ids[np.asarray(tokens, dtype=np.int64)])
     counts = np.bincount(tid)
     present = np.flatnonzero(counts)
     order = present[np.lexsort((present, -counts[present]))][:n]
     scale = total / len(tokens)
     out = [{"id": int(i), "count": int(round(counts[i] * scale))} for i in order]
-    if step > 1:
+    if rows is not None:
         for row in out:
             row["estimated"] = True
     if acts is not None:

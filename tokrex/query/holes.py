@@ -1,7 +1,9 @@
 """Absorption holes and greedy covers: where a latent misses the pattern, and which latents fill in.
 
-Both work on the positives' token-major rows (``PositiveRows``) and, for the cover's false
-alarms, on the latent-major columns of the few latents the greedy search needs to look at.
+Both are built on two reads, passed in as functions so the algorithms stay pure:
+``column(latent)``, the sorted token indices where a latent fires (latent-major index), and
+``counts_on(tokens)``, how many of the given tokens each latent fires on (token-major index,
+read only for those tokens). Firing means "above the threshold" in both.
 """
 
 from __future__ import annotations
@@ -11,44 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from tokrex.query.metrics import row_index, row_owner
-
-
-@dataclass
-class PositiveRows:
-    """The firings of the positive tokens: one entry per (positive, latent) with activation > 0."""
-
-    owner: np.ndarray
-    """Index into the positives array of each row's token."""
-    latent: np.ndarray
-    """Latent id of each row."""
-    act: np.ndarray
-    """Activation of each row."""
-    n_pos: int
-    """Number of positives."""
-
-    @classmethod
-    def gather(cls, offsets: np.ndarray, latent: np.ndarray, act: np.ndarray, positives: np.ndarray) -> PositiveRows:
-        """Read the positives' rows from a token-major CSR index."""
-        rows = row_index(offsets, positives)
-        owner = row_owner(offsets, positives)
-        return cls(
-            owner=owner.astype(np.int32) if len(positives) < 2**31 else owner,
-            latent=np.asarray(latent[rows]),
-            act=np.asarray(act[rows], dtype=np.float32),
-            n_pos=len(positives),
-        )
-
-    def firing(self, threshold: float) -> PositiveRows:
-        """Only the rows whose activation is above ``threshold``."""
-        keep = self.act > np.float64(threshold)
-        return PositiveRows(self.owner[keep], self.latent[keep], self.act[keep], self.n_pos)
-
-    def covered_by(self, latent: int) -> np.ndarray:
-        """Boolean mask over positives: where ``latent`` has a row."""
-        mask = np.zeros(self.n_pos, dtype=bool)
-        mask[self.owner[self.latent == latent]] = True
-        return mask
+Column = Callable[[int], np.ndarray]
+CountsOn = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -63,25 +29,39 @@ class Hole:
     """(latent, positives of the hole it fires on), most first, ties by latent id."""
 
 
-def holes(rows: PositiveRows, latents: list[int], top: int, eligible: np.ndarray | None = None) -> list[Hole]:
-    """For each latent in ``latents``, the ``top`` latents that fire on most of the positives it misses.
+def _mask(n_tokens: int, tokens: np.ndarray) -> np.ndarray:
+    out = np.zeros(n_tokens, dtype=bool)
+    out[tokens] = True
+    return out
 
-    ``rows`` must already be restricted to firing rows (``rows.firing(threshold)``); ``eligible``
-    (bool per latent) restricts which latents may be listed as absorbers.
+
+def _top(counts: np.ndarray, top: int) -> list[tuple[int, int]]:
+    nz = np.flatnonzero(counts)
+    order = nz[np.lexsort((nz, -counts[nz]))][:top]
+    return [(int(a), int(counts[a])) for a in order]
+
+
+def holes(
+    latents: list[int],
+    positives: np.ndarray,
+    n_tokens: int,
+    column: Column,
+    counts_on: CountsOn,
+    top: int,
+    eligible: np.ndarray | None = None,
+) -> list[Hole]:
+    """For each of ``latents``, the ``top`` other latents firing on most of the positives it misses.
+
+    ``eligible`` (bool per latent) restricts which latents may be listed as absorbers.
     """
     out = []
     for lat in latents:
-        covered = rows.covered_by(lat)
-        size = int(rows.n_pos - covered.sum())
-        in_hole = ~covered[rows.owner]
-        counts = np.bincount(rows.latent[in_hole], minlength=lat + 1)
+        hole = positives[~_mask(n_tokens, column(lat))[positives]]
+        counts = np.array(counts_on(hole), dtype=np.int64)
         counts[lat] = 0
         if eligible is not None:
-            n = min(len(counts), len(eligible))
-            counts[:n][~np.asarray(eligible[:n], dtype=bool)] = 0
-        nz = np.flatnonzero(counts)
-        order = nz[np.lexsort((nz, -counts[nz]))][:top]
-        out.append(Hole(lat, size, [(int(a), int(counts[a])) for a in order]))
+            counts[~np.asarray(eligible, dtype=bool)] = 0
+        out.append(Hole(int(lat), len(hole), _top(counts, top)))
     return out
 
 
@@ -109,64 +89,51 @@ class CoverStep:
         return precision, recall, f1
 
 
-def _f1(tp, fires, n_pos):
-    return 2.0 * tp / (fires + n_pos) if fires + n_pos else 0.0
-
-
 def cover(
-    rows: PositiveRows,
+    tp: np.ndarray,
+    n_fires: np.ndarray,
     positives: np.ndarray,
     n_tokens: int,
-    column: Callable[[int], np.ndarray],
+    column: Column,
+    counts_on: CountsOn,
     k: int,
     eligible: np.ndarray | None = None,
 ) -> list[CoverStep]:
     """Greedy set of up to ``k`` latents whose union of firings best matches the positives (F1).
 
     Each step adds the latent that gives the union the highest F1 (ties: lowest latent id) and
-    stops early when no latent improves it. ``rows`` hold the positives' firing rows (already
-    thresholded); ``column(latent)`` returns the sorted global token indices where that latent
-    fires (above the threshold), read only for latents that can still win a step: a latent's
-    gain in true positives bounds the F1 it can reach, so candidates are checked best bound first.
+    stops early when no latent improves it. Exact and vectorized over all latents: for every
+    latent the union's gain is its firings (``n_fires``, ``tp`` on positives) minus those already
+    inside the union, and the latter are updated from the token-major rows of the tokens each
+    step newly covers, so a step costs a read of those tokens only.
     """
-    n_pos = rows.n_pos
-    is_pos = np.zeros(n_tokens, dtype=bool)
-    is_pos[positives] = True
+    n_pos = len(positives)
+    tp = np.asarray(tp, dtype=np.int64)
+    n_fires = np.asarray(n_fires, dtype=np.int64)
+    allowed = np.ones(len(tp), dtype=bool) if eligible is None else np.array(eligible, dtype=bool)
+    is_pos = _mask(n_tokens, positives)
     covered = np.zeros(n_tokens, dtype=bool)
-    pos_covered = np.zeros(n_pos, dtype=bool)
-    n_lat = int(rows.latent.max()) + 1 if len(rows.latent) else 0
-    allowed = np.ones(n_lat, dtype=bool)
-    if eligible is not None:
-        allowed &= np.asarray(eligible[:n_lat], dtype=bool)
+    inside = np.zeros(len(tp), dtype=np.int64)  # each latent's firings already inside the union
+    inside_pos = np.zeros(len(tp), dtype=np.int64)  # ... of which on positives
     tp_u = fires_u = 0
     steps: list[CoverStep] = []
     for step in range(1, k + 1):
-        gain_tp = np.bincount(rows.latent[~pos_covered[rows.owner]], minlength=n_lat)
-        gain_tp[~allowed] = 0
-        cand = np.flatnonzero(gain_tp)
-        if len(cand) == 0:
+        gain_tp = tp - inside_pos
+        gain_fires = n_fires - inside
+        f1 = 2.0 * (tp_u + gain_tp) / np.maximum(fires_u + gain_fires + n_pos, 1)
+        f1[~allowed] = -1.0
+        best = int(np.argmax(f1))  # first maximum: the lowest id among ties
+        current = 2.0 * tp_u / (fires_u + n_pos) if fires_u + n_pos else 0.0
+        if f1[best] <= current:
             break
-        # Upper bound of each candidate's F1: its new positives with no new false alarm.
-        bound = (2.0 * (tp_u + gain_tp[cand])) / (fires_u + gain_tp[cand] + n_pos)
-        order = cand[np.lexsort((cand, -bound))]
-        bound_sorted = np.sort(bound)[::-1]
-        best_f1, best, best_gain = _f1(tp_u, fires_u, n_pos), -1, (0, 0)
-        for i, lat in enumerate(order):
-            if bound_sorted[i] < best_f1 or (best >= 0 and bound_sorted[i] == best_f1 and lat > best):
-                break
-            tokens = column(int(lat))
-            new = tokens[~covered[tokens]]
-            dtp = int(is_pos[new].sum())
-            f1 = _f1(tp_u + dtp, fires_u + len(new), n_pos)
-            if f1 > best_f1 or (f1 == best_f1 and best >= 0 and lat < best):
-                best_f1, best, best_gain = f1, int(lat), (dtp, len(new))
-        if best < 0:
-            break
-        tokens = column(best)
-        covered[tokens] = True
-        pos_covered |= rows.covered_by(best)
-        tp_u += best_gain[0]
-        fires_u += best_gain[1]
+        tokens = np.asarray(column(best), dtype=np.int64)
+        new = tokens[~covered[tokens]]
+        covered[new] = True
+        new_pos = new[is_pos[new]]
+        inside += counts_on(new)
+        inside_pos += counts_on(new_pos)
+        tp_u += len(new_pos)
+        fires_u += len(new)
         allowed[best] = False
         steps.append(CoverStep(step, best, tp_u, fires_u - tp_u, n_pos - tp_u))
     return steps

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from tokrex.errors import UsageError
-from tokrex.query.contexts import Column, context, strongest, top_tokens
-from tokrex.query.metrics import row_index
+from tokrex.query.contexts import Column, context, sample_rows, strongest, top_tokens
+from tokrex.query.metrics import positive_hits
 from tokrex.query.ranking import totals
+
+
+COFIRE_SAMPLE = 1_000_000
+"""Co-firing counts of a latent firing more often are estimated from an even sample of its firings."""
 
 
 @dataclass
@@ -97,8 +101,9 @@ def latent_view(latent: int, corpus, firings, config: LatentConfig | None = None
         "top_tokens_by_count": _tokens(corpus, col, cfg.top_tokens),
         "top_tokens_by_mean_act": _tokens_by_mean(corpus, col, cfg.top_tokens, cfg.min_count),
     }
-    counts = _cofire_counts(firings, col.tokens, n_latents)
+    counts, sampled = _cofire_counts(firings, col.tokens, n_latents, COFIRE_SAMPLE)
     counts[latent] = 0
+    view["cofiring_estimated"] = sampled
     view["cofiring"] = _cofiring(counts, n, tot, cfg.cofiring)
     view["relatives"] = _relatives(latent, counts, n, tot, cfg.relative_share)
     view["nearest"] = _nearest(W_dec, latent, tot.level, cfg.neighbours) if W_dec is not None else None
@@ -151,11 +156,18 @@ def _tokens_by_mean(corpus, col: Column, n: int, min_count: int) -> list[dict]:
     ]
 
 
-def _cofire_counts(firings, tokens: np.ndarray, n_latents: int) -> np.ndarray:
-    """How many of ``tokens`` each latent fires on (from the token-major rows)."""
+def _cofire_counts(firings, tokens: np.ndarray, n_latents: int, sample: int) -> tuple[np.ndarray, bool]:
+    """How many of ``tokens`` each latent fires on (from the token-major rows, read in blocks).
+
+    Above ``sample`` tokens, an even sample of that many is read and the counts are scaled up.
+    """
     index = firings.token_index()
-    rows = row_index(index.offsets, tokens)
-    return np.bincount(np.asarray(index.latent[rows], dtype=np.int64), minlength=n_latents)
+    rows = sample_rows(len(tokens), sample)
+    picked = np.asarray(tokens if rows is None else tokens[rows], dtype=np.int64)
+    counts, _ = positive_hits(index.offsets, index.latent, index.act, picked, n_latents)
+    if rows is None:
+        return counts, False
+    return np.rint(counts * (len(tokens) / max(len(picked), 1))).astype(np.int64), True
 
 
 def _cofiring(counts: np.ndarray, n: int, tot, top: int) -> list[dict]:

@@ -27,6 +27,8 @@ METRICS = ("tp", "fp", "fn", "precision", "recall", "f1", "cosine", "mean_act_po
 # Below this many positives the gather runs in one thread; above, in chunks on a small pool
 # (numpy releases the GIL while indexing and counting, so two cores give ~1.8x).
 _PARALLEL_MIN = 200_000
+# Positives per block of the gather (about 250k rows at 32 firings per token).
+_BLOCK = 8192
 
 
 def _ratio(num: np.ndarray, den: np.ndarray | float) -> np.ndarray:
@@ -46,7 +48,9 @@ def row_index(offsets: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.zeros(0, dtype=np.int64)
     before = np.cumsum(lens) - lens
-    return np.repeat(starts - before, lens) + np.arange(total, dtype=np.int64)
+    rows = np.repeat(starts - before, lens)
+    rows += np.arange(total, dtype=np.int64)
+    return rows
 
 
 def row_owner(offsets: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -57,13 +61,19 @@ def row_owner(offsets: np.ndarray, tokens: np.ndarray) -> np.ndarray:
 
 
 def _hits_chunk(offsets, latent, act, tokens, n_latents: int, threshold: float):
-    rows = row_index(offsets, tokens)
-    lat = np.asarray(latent[rows])
-    a = np.asarray(act[rows])
-    act_sum = np.bincount(lat, weights=a, minlength=n_latents)
-    if threshold > 0:
-        lat = lat[a > np.float64(threshold)]
-    tp = np.bincount(lat, minlength=n_latents)
+    # Small blocks keep the gathered rows and bincount's float64 weights in cache: 3-4x faster
+    # than one gather over all rows.
+    tp = np.zeros(n_latents, dtype=np.int64)
+    act_sum = np.zeros(n_latents, dtype=np.float64)
+    latent, act = np.asarray(latent), np.asarray(act)  # plain views of memory maps: no per-call subclass overhead
+    for i in range(0, len(tokens), _BLOCK):
+        rows = row_index(offsets, tokens[i : i + _BLOCK])
+        lat = np.take(latent, rows)
+        a = np.take(act, rows)
+        act_sum += np.bincount(lat, weights=a, minlength=n_latents)
+        if threshold > 0:
+            lat = lat[a > np.float64(threshold)]
+        tp += np.bincount(lat, minlength=n_latents)
     return tp, act_sum
 
 
@@ -82,9 +92,8 @@ def positive_hits(
     """
     positives = np.asarray(positives, dtype=np.int64)
     if threads <= 1 or len(positives) < _PARALLEL_MIN:
-        tp, s = _hits_chunk(offsets, latent, act, positives, n_latents, threshold)
-        return tp.astype(np.int64), s
-    chunks = np.array_split(positives, threads * 2)
+        return _hits_chunk(offsets, latent, act, positives, n_latents, threshold)
+    chunks = np.array_split(positives, threads)
     with ThreadPoolExecutor(threads) as pool:
         parts = list(pool.map(lambda c: _hits_chunk(offsets, latent, act, c, n_latents, threshold), chunks))
     tp = np.sum([p[0] for p in parts], axis=0, dtype=np.int64)

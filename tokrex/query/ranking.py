@@ -140,12 +140,14 @@ def rank(
     *,
     con=None,
     tot: Totals | None = None,
+    with_scores: bool = False,
 ):
     """Rank the latents of ``firings`` against sorted, unique global token indices ``positives``.
 
     Returns an Arrow table with ``COLUMNS`` (plus ``auroc`` when asked), best first, at most
     ``config.top`` rows (all when 0), only latents firing at least ``config.min_fires`` times.
     ``con`` is a DuckDB connection with ``firings``/``latents`` views (duckdb engine only).
+    ``with_scores=True`` returns ``(table, scores)``, scores being every metric for every latent.
     """
     import pyarrow as pa
 
@@ -156,7 +158,7 @@ def rank(
         raise QueryError(f"Positives must be token indices in 0..{n_tokens - 1} of this corpus.")
     tot = tot or totals(firings, cfg.threshold)
     engine = cfg.engine
-    if engine == "auto":
+    if engine == "auto":  # numpy whenever a token-major index exists
         engine = "duckdb" if con is not None and not hasattr(firings, "token_index") else "numpy"
     if engine == "duckdb":
         if con is None:
@@ -176,9 +178,10 @@ def rank(
     if cfg.auroc:
         is_pos = np.zeros(n_tokens, dtype=bool)
         is_pos[positives] = True
-        tp0 = m["tp"] if cfg.threshold == 0 else positive_hits(
-            firings.token_index().offsets, firings.token_index().latent, firings.token_index().act,
-            positives, n_latents, 0.0)[0]
+        tp0 = m["tp"]  # AUROC scores raw activations: count the positives firing above 0
+        if cfg.threshold > 0:
+            tok = firings.token_index()
+            tp0 = positive_hits(tok.offsets, tok.latent, tok.act, positives, n_latents, 0.0)[0]
         lo, hi = auroc_bounds(tp0, tot.n_fires_raw, n_pos, n_tokens)
         au = np.where(lo == hi, lo, np.nan)
     if cfg.by == "auroc":
@@ -195,7 +198,8 @@ def rank(
         data[name] = (tot.n_fires if name == "n_fires" else m[name])[chosen]
     if au is not None:
         data["auroc"] = au[chosen]
-    return pa.table(data)
+    table = pa.table(data)
+    return (table, m) if with_scores else table
 
 
 def _top_by_auroc(cand, au, hi, want, firings, is_pos, n_pos) -> np.ndarray:

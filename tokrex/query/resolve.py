@@ -3,10 +3,10 @@
 - Store: ``--store DIR``, else the ``TOKREX_STORE`` environment variable, else the demo's store
   (``$TOKREX_HOME/demo/store``, ``TOKREX_HOME`` defaulting to ``~/.cache/tokrex``) when it exists.
 - SAE: a checkpoint folder (any format ``load_sae`` reads), an ``Sae`` object, or an SAE id whose
-  firings are in the store. A folder's id is remembered in ``STORE/cache/sae-ids.json``, keyed by
-  the folder's path and its files' sizes and modification times, so a repeated search opens the
-  firings by id without importing torch or hashing the weights. When the firings are missing they
-  are encoded (with a progress bar) by the store stage.
+  firings are in the store. An SAE path's id is remembered in ``STORE/cache/sae-ids.json``, keyed
+  by the path and checked against the sizes and modification times of the SAE folder's files, so
+  a repeated search opens the firings by id without importing torch or hashing the weights.
+  Firings missing from the store are encoded (with a progress bar) by the store stage.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from tokrex.errors import StoreError, UsageError
 
 CACHE_FILE = Path("cache") / "sae-ids.json"
-"""Where, inside a corpus store, the SAE-folder-to-id cache lives."""
+"""Where, inside a corpus store, the SAE-path-to-id cache lives."""
 
 
 def tokrex_home() -> Path:
@@ -70,35 +70,34 @@ def _read_cache(corpus) -> dict:
         return {}
 
 
-def cached_sae_id(corpus, folder: Path) -> str | None:
-    """The remembered id of the SAE in ``folder`` if none of its files changed since."""
+def cached_sae_id(corpus, path: Path) -> str | None:
+    """The remembered id of the SAE given as ``path`` if none of its files changed since."""
     try:
-        entry = _read_cache(corpus).get(str(folder.resolve()))
-        if entry and entry.get("files") == _fingerprint(folder):
-            return str(entry["sae_id"])
+        entry = _read_cache(corpus).get(str(path.resolve()))
+        if entry:
+            folder = Path(entry["folder"])
+            if folder.is_dir() and entry.get("files") == _fingerprint(folder):
+                return str(entry["sae_id"])
     except (OSError, KeyError, TypeError):
         return None
     return None
 
 
-def remember_sae_id(corpus, folder: Path, sae_id: str) -> None:
-    """Record ``folder -> sae_id`` (best effort: a read-only store just skips the cache)."""
+def remember_sae_id(corpus, path: Path, folder: Path, sae_id: str) -> None:
+    """Record ``path -> sae_id`` with ``folder``'s (the SAE's own folder) file fingerprint.
+
+    Best effort: a read-only store just skips the cache.
+    """
     from tokrex import atomic
 
     try:
         data = _read_cache(corpus)
-        data[str(folder.resolve())] = {"sae_id": sae_id, "files": _fingerprint(folder)}
-        path = _cache_path(corpus)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_bytes(path, json.dumps(data, indent=1).encode())
+        data[str(path.resolve())] = {"sae_id": sae_id, "folder": str(folder.resolve()), "files": _fingerprint(folder)}
+        target = _cache_path(corpus)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(target, json.dumps(data, indent=1).encode())
     except OSError:
         pass
-
-
-def _sae_folder(sae: str | os.PathLike) -> Path:
-    from tokrex.sae.load import detect_format
-
-    return detect_format(sae)[1]
 
 
 def _looks_like_id(text: str) -> bool:
@@ -106,16 +105,18 @@ def _looks_like_id(text: str) -> bool:
 
 
 def open_sae_firings(corpus, sae: Any, *, progress: bool = True):
-    """``(firings, sae_object_or_None)`` for ``sae`` over ``corpus``, encoding them when missing."""
+    """``(firings, sae_object_or_None)`` for ``sae`` over ``corpus``, encoding them when missing.
+
+    A path whose id is cached opens the firings without importing torch.
+    """
     from tokrex.store.reader import open_firings
 
     if isinstance(sae, (str, os.PathLike)):
         path = Path(sae).expanduser()
         if not path.exists() and isinstance(sae, str) and _looks_like_id(sae):
             return open_firings(corpus, sae), None
-        folder = _sae_folder(path) if path.is_dir() or path.is_file() else path
-        if folder.is_dir():
-            sid = cached_sae_id(corpus, folder)
+        if path.exists():
+            sid = cached_sae_id(corpus, path)
             if sid is not None:
                 try:
                     return open_firings(corpus, sid), None
@@ -125,8 +126,10 @@ def open_sae_firings(corpus, sae: Any, *, progress: bool = True):
 
         model = load_sae(path)
         firings = ensure(corpus, model, progress=progress)
+        source = getattr(getattr(model, "meta", None), "source", None)
+        folder = Path(source) if source else (path if path.is_dir() else path.parent)
         if folder.is_dir():
-            remember_sae_id(corpus, folder, firings.sae_id)
+            remember_sae_id(corpus, path, folder, firings.sae_id)
         return firings, model
     return ensure(corpus, sae, progress=progress), sae
 

@@ -16,7 +16,8 @@ import numpy as np
 from tokrex.query.atoms import check_latent_atoms, latent_masks
 from tokrex.query.config import SearchConfig
 from tokrex.query.contexts import Column, top_tokens
-from tokrex.query.holes import CoverStep, Hole, PositiveRows, cover, holes
+from tokrex.query.holes import CoverStep, Hole, cover, holes
+from tokrex.query.metrics import positive_hits
 from tokrex.query.ranking import rank, totals
 
 TOP_TOKENS_SAMPLE = 200_000
@@ -102,31 +103,23 @@ def search_firings(pattern: str, corpus, firings, config: SearchConfig | None = 
     match = positives_of(pattern, corpus, firings)
     positives = np.asarray(match.positives, dtype=np.int64)
     tot = totals(firings, cfg.threshold)
-    table = rank(positives, firings, cfg, con=con, tot=tot)
+    table, scores = rank(positives, firings, cfg, con=con, tot=tot, with_scores=True)
     if len(positives) == 0:
         table = table.slice(0, 0)
     chosen = table.column("latent").to_numpy()
     table = _add_top_tokens(table, corpus, firings, chosen, cfg)
     steps = None
     if cfg.holes or cfg.cover:
-        tok = firings.token_index()
-        rows = PositiveRows.gather(tok.offsets, tok.latent, tok.act, positives).firing(cfg.threshold)
+        column, counts_on = _readers(firings, cfg.threshold)
         eligible = tot.n_fires >= cfg.min_fires
         if cfg.holes:
-            found = holes(rows, chosen[: cfg.holes_for].tolist(), cfg.holes_top, eligible)
+            found = holes(chosen[: cfg.holes_for].tolist(), positives, firings.n_tokens, column, counts_on,
+                          cfg.holes_top, eligible)
             table = _add_holes(table, found, tot.level, len(chosen))
-        if cfg.cover and len(positives):
-            index = firings.latent_index()
-
-            def column(latent: int) -> np.ndarray:
-                s, e = int(index.offsets[latent]), int(index.offsets[latent + 1])
-                tokens = np.asarray(index.token[s:e], dtype=np.int64)
-                return tokens[np.asarray(index.act[s:e]) > np.float64(cfg.threshold)] if cfg.threshold > 0 else tokens
-
-            found_steps = cover(rows, positives, firings.n_tokens, column, cfg.cover, eligible)
+        if cfg.cover:
+            found_steps = cover(scores["tp"], tot.n_fires, positives, firings.n_tokens, column, counts_on, cfg.cover,
+                                eligible) if len(positives) else []
             steps = [_step_dict(s, tot.level, len(positives)) for s in found_steps]
-        elif cfg.cover:
-            steps = []
     return SearchResult(
         pattern=pattern,
         n_positives=len(positives),
@@ -138,6 +131,21 @@ def search_firings(pattern: str, corpus, firings, config: SearchConfig | None = 
         positives=positives,
         cover=steps,
     )
+
+
+def _readers(firings, threshold: float):
+    """``column(latent)`` and ``counts_on(tokens)`` over the store's indexes (firing = above ``threshold``)."""
+    col_index, tok_index = firings.latent_index(), firings.token_index()
+
+    def column(latent: int) -> np.ndarray:
+        s, e = int(col_index.offsets[latent]), int(col_index.offsets[latent + 1])
+        tokens = col_index.token[s:e]
+        return tokens[np.asarray(col_index.act[s:e]) > np.float64(threshold)] if threshold > 0 else tokens
+
+    def counts_on(tokens: np.ndarray) -> np.ndarray:
+        return positive_hits(tok_index.offsets, tok_index.latent, tok_index.act, tokens, firings.n_latents, threshold)[0]
+
+    return column, counts_on
 
 
 def _step_dict(step: CoverStep, level: np.ndarray, n_pos: int) -> dict:

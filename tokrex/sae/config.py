@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Objective = Literal["matryoshka", "vanilla"]
@@ -89,6 +89,13 @@ class TrainConfig:
     """Steps between resumable checkpoints (0: only at the end and on Ctrl-C)."""
 
     def __post_init__(self) -> None:
+        for name, choices in (("objective", ("matryoshka", "vanilla")), ("arch", (None, "relu", "topk", "batchtopk")),
+                              ("hook", ("resid_post", "mlp_out", "attn_out")), ("data", ("auto", "cache", "stream")),
+                              ("cache_dtype", ("float16", "bfloat16"))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(c for c in choices if c)}, got {getattr(self, name)!r}")
+        if self.layer < -1:
+            raise ValueError(f"--layer must be >= 0, got {self.layer}")
         if self.latents < 1:
             raise ValueError(f"--latents must be positive, got {self.latents}")
         if self.arch is None:

@@ -25,7 +25,7 @@ import torch
 from tokrex.activations import ActivationConfig
 from tokrex.activations.cache import check_tokenizer
 from tokrex.activations.model import load_tokenizer, model_identity, resolve_device, resolve_model_dir
-from tokrex.errors import SaeError, UsageError
+from tokrex.errors import UsageError
 from tokrex.sae import checkpoint
 from tokrex.sae.config import TrainConfig
 from tokrex.sae.data import Batches, RowSource, Split, buffer_rows, choose_mode
@@ -303,6 +303,7 @@ def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bo
     trainer = Trainer(cfg, sae, batches, meta=meta, out=out, progress=progress, info=info)
     if state:
         trainer.restore(*state)
+        _trim_metrics(out / METRICS, trainer.step)
     elif out:
         trainer.save()
     if progress:
@@ -318,6 +319,18 @@ def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bo
     if progress:
         progress({"event": "done", **summary})
     return TrainResult(sae=sae, summary=summary, out=out)
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop metric lines logged after the saved step (a crash can leave some), so a resumed log has no repeats."""
+    if not path.exists():
+        return
+    from tokrex import atomic
+
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        atomic.write_text(path, "".join(kept))
 
 
 def _objective_name(cfg: TrainConfig) -> str:

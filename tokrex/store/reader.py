@@ -107,7 +107,7 @@ class Firings:
         import pyarrow.parquet as pq
 
         try:
-            return pq.read_table(self.layout.latents_path)
+            return pq.ParquetFile(self.layout.latents_path).read()  # no pyarrow.dataset import (it loads pandas)
         except (OSError, pa.ArrowException) as exc:
             raise StoreError(
                 f"The latent table {self.layout.latents_path} is missing or corrupt ({exc}); "
