@@ -23,7 +23,7 @@ from tokrex import atomic
 from tokrex.activations.config import ActivationConfig
 from tokrex.activations.model import LoadedModel, check_layer, is_oom, load_model, load_tokenizer, model_identity
 from tokrex.activations.model import resolve_model_dir, run_windows
-from tokrex.activations.progress import token_progress
+from tokrex.progress import progress_bar
 from tokrex.activations.windows import Windows, length_batches, make_windows, plan_shards
 from tokrex.errors import ActivationError
 
@@ -253,7 +253,7 @@ def build_cache(corpus, cfg: ActivationConfig, *, stop_token: int | None = None,
     lm = model or load_model(cfg.model, cfg.device)
     runner = _Runner(lm, corpus, cfg)
     end = plan.token_range(todo[-1])[1]
-    with token_progress("Caching activations", end, enabled=progress, done=cache.n_rows) as advance:
+    with progress_bar("Caching activations", end, enabled=progress, done=cache.n_rows) as advance:
         for i in todo:
             rows = runner.rows(plan.windows, *plan.shards[i], advance)
             _write_shard(cache, i, plan.token_range(i)[0], rows)
@@ -287,7 +287,7 @@ def iter_activations(corpus, cfg: ActivationConfig, start_token: int = 0, *, sto
     cached = cache.n_rows if cache else 0
     stop = corpus.n_tokens if stop_token is None else min(int(stop_token), corpus.n_tokens)
     runner = None
-    with token_progress("Activations", max(0, stop - start_token), enabled=progress) as advance:
+    with progress_bar("Activations", max(0, stop - start_token), enabled=progress) as advance:
         for i in range(len(plan.shards)):
             lo, hi = plan.token_range(i)
             lo, hi = max(lo, start_token), min(hi, stop)

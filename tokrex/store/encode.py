@@ -251,7 +251,7 @@ def _encode_locked(corpus: Any, sae: Any, layout: Layout, source: ActivationSour
     start = int(manifest["next_token"])
     writer = PartWriter(layout, manifest, part_rows=int(manifest["part_rows"]))
     encoder = _BlockEncoder(sae, settings["device"], settings["dtype"])
-    from tokrex.store.progress import progress_bar
+    from tokrex.progress import progress_bar
 
     try:
         with progress_bar(f"Encoding SAE {sid}", n_tokens, enabled=progress, done=start) as advance:

@@ -111,7 +111,7 @@ def _alloc(d: Path, name: str, dtype: np.dtype, n: int) -> np.ndarray:
 
 
 def _bar(description: str, total: int, progress: bool, unit: str):
-    from tokrex.store.progress import progress_bar
+    from tokrex.progress import progress_bar
 
     return progress_bar(description, total, unit=unit, enabled=progress)
 

@@ -24,11 +24,12 @@ def progress_bar(description: str, total: int, *, unit: str = "tokens", enabled:
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total, completed=done, rate="")
         t0, counted = time.perf_counter(), 0
+        unit_rate = "tok" if unit == "tokens" else unit
 
         def advance(n: int) -> None:
             nonlocal counted
             counted += n
             rate = counted / max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, advance=n, rate=f"{rate:,.0f}/s")
+            bar.update(task, advance=n, rate=f"{rate:,.0f} {unit_rate}/s")
 
         yield advance
