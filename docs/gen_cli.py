@@ -18,7 +18,7 @@ def _commands(cmd, path):
     import click
 
     yield path, cmd
-    if isinstance(cmd, click.Group):
+    if hasattr(cmd, "list_commands"):  # typer ships its own click: not a click.Group
         for name in cmd.list_commands(click.Context(cmd)):
             yield from _commands(cmd.get_command(click.Context(cmd), name), [*path, name])
 

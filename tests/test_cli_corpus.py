@@ -77,8 +77,21 @@ def test_build_errors(runner, tmp_path, gpt2_tokenizer_dir, text_files, case, co
 def test_info_errors(runner, tmp_path, gpt2_store):
     r = runner.invoke(app, ["corpus", "info", "--store", str(tmp_path / "nowhere")])
     assert r.exit_code == 1 and "No corpus store at" in r.stderr
+    r = runner.invoke(app, ["corpus", "info", "--store", str(gpt2_store), "--format", "parquet"])
+    assert r.exit_code == 2 and "--format parquet needs --out FILE" in r.stderr
+
+
+def test_info_in_every_format_its_help_lists(runner, tmp_path, gpt2_store):
+    import pyarrow.parquet as pq
+
     r = runner.invoke(app, ["corpus", "info", "--store", str(gpt2_store), "--format", "csv"])
-    assert r.exit_code == 2 and "table or json" in r.stderr
+    lines = r.stdout.splitlines()
+    assert r.exit_code == 0 and len(lines) == 2 and lines[0].startswith('"store","n_docs","n_tokens"')
+    r = runner.invoke(app, ["corpus", "info", "--store", str(gpt2_store), "--format", "jsonl"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["n_docs"] == len(TEXTS)
+    out = tmp_path / "info.parquet"
+    r = runner.invoke(app, ["corpus", "info", "--store", str(gpt2_store), "--format", "parquet", "--out", str(out)])
+    assert r.exit_code == 0 and pq.read_table(out).to_pylist()[0]["n_tokens"] > 0
 
 
 def test_info_to_file(runner, tmp_path, gpt2_store):

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _walk(cmd, path=()):
     yield path, cmd
-    if isinstance(cmd, click.Group):
+    if hasattr(cmd, "list_commands"):  # typer ships its own click: not a click.Group
         for name in cmd.list_commands(click.Context(cmd)):
             yield from _walk(cmd.get_command(click.Context(cmd), name), (*path, name))
 
@@ -29,7 +29,7 @@ def test_every_command_and_option_has_help():
         if path and not (cmd.help or cmd.short_help):
             missing.append(" ".join(path))
         for param in cmd.params:
-            if isinstance(param, click.Option) and not param.help and param.name != "help":
+            if param.param_type_name == "option" and not param.help and param.name != "help":
                 missing.append(f"{' '.join(path)} {param.opts[0]}")
     assert missing == []
 

@@ -209,10 +209,41 @@ def test_match_path_stays_light(gpt2_store):
         "import sys\nfrom typer.testing import CliRunner\nfrom tokrex.cli.app import app\n"
         f"r = CliRunner().invoke(app, ['match', '{CAP}', '--store', {str(gpt2_store)!r}, '--limit', '2'])\n"
         "assert r.exit_code == 0, r.output\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'tokenizers', 'pandas') if m in sys.modules))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'tokenizers', 'pandas', 'pyarrow.compute') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
 
+
+
+def test_error_sentence_stays_on_one_line(tmp_path, gpt2_store):
+    """The error sentence is never wrapped, however narrow the terminal; the caret still lines up."""
+    narrow = CliRunner(env={"COLUMNS": "40", "NO_COLOR": "1"})
+    r = run(narrow, CAP, "--store", tmp_path / "nowhere")
+    assert r.exit_code == 1 and r.stderr.splitlines()[0].startswith("Error: No corpus store at ")
+    assert "--store" in r.stderr.splitlines()[0]
+    r = run(narrow, '"x" !("a" "b")', "--store", gpt2_store)
+    lines = r.stderr.splitlines()
+    assert r.exit_code == 2 and "use a negative lookahead (?!...)" in lines[0]
+    assert lines[1:] == ['"x" !("a" "b")', "    ^"]
+
+
+def test_caret_under_tabs_and_wide_characters(runner, gpt2_store):
+    r = run(runner, '\t"東京" "(x"', "--store", gpt2_store)
+    lines = r.stderr.splitlines()  # the tab shows as 8 columns, each of 東京 as 2: '(' is at column 16
+    assert r.exit_code == 2 and lines[1] == " " * 8 + '"東京" "(x"' and lines[2] == " " * 16 + "^"
+
+
+def test_summary_counts_in_words():
+    from tokrex.cli.match import _summary
+
+    assert _summary(1, 1, 1, 1) == "1 match, 1 positive token in 1 document (1 token)"
+    assert _summary(0, 2, 3, 1000) == "0 matches, 2 positive tokens in 3 documents (1,000 tokens)"
+
+
+@pytest.mark.parametrize("pattern, message", [('("A"', "unclosed group"), ('"a" L42>0.5', "latent atom L42>0.5 needs an SAE")])
+def test_bad_pattern_is_reported_before_the_store_is_opened(runner, tmp_path, pattern, message):
+    r = run(runner, pattern, "--store", tmp_path / "nowhere")
+    assert r.exit_code == 2 and message in r.stderr and "No corpus store" not in r.stderr

@@ -54,7 +54,9 @@ def test_bad_query_is_one_sentence_exit_1(corpus_copy):
     assert r.exit_code == 1
     assert r.output.startswith("Error: The query failed:") and "nosuch" in r.output and "Traceback" not in r.output
     r = _run("sql", "SELECT * FROM firings", "--store", str(corpus_copy.path))
-    assert r.exit_code == 1 and "firings" in r.output
+    assert r.exit_code == 1 and "firings view needs an SAE: add --sae" in r.output
+    r = _run("sql", "SELECT count(*) FROM latents", "--store", str(corpus_copy.path))
+    assert r.exit_code == 1 and "latents view needs an SAE: add --sae" in r.output
 
 
 def test_sae_adds_firings_and_latents_encoding_first(corpus_copy, gpt2_sae_dir):

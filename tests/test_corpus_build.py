@@ -85,6 +85,7 @@ def test_metaspace_tokenizer_file(tmp_path, metaspace_tokenizer_file):
 def test_uint32_for_large_vocabularies(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
 
+    assert (token_dtype(256), token_dtype(257)) == ("uint8", "uint16")
     assert (token_dtype(65536), token_dtype(65537)) == ("uint16", "uint32")
     vocab = {f"w{i}": i for i in range(70_000)}
     vocab["[UNK]"] = 70_000
@@ -97,6 +98,27 @@ def test_uint32_for_large_vocabularies(tmp_path):
     assert c.manifest["token_dtype"] == "uint32" and c.ids.dtype == np.uint32
     assert c.ids.tolist() == [1, 69_999, 5]
     assert c.vocab.family == "plain" and c.vocab.surface[5] == "w5"
+
+
+def test_uint8_for_tiny_vocabularies(tmp_path):
+    """The narrowest type that fits: a vocabulary of at most 256 entries stores one byte per token."""
+    import pyarrow.parquet as pq
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {f"w{i}": i for i in range(255)}
+    vocab["[UNK]"] = 255
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(tmp_path / "tokenizer.json"))
+    p = tmp_path / "d.txt"
+    p.write_text("w1 w254 zzz w5", encoding="utf-8")
+    c = build([p], tmp_path / "tokenizer.json", tmp_path / "s")
+    assert c.manifest["token_dtype"] == "uint8" and c.ids.dtype == np.uint8
+    assert str(pq.read_schema(tmp_path / "s" / "tokens.parquet").field("id").type) == "uint8"
+    assert c.ids.tolist() == [1, 254, 255, 5]
+    from tokrex.pattern import compile
+
+    assert compile('"w\\d+" "\\[UNK\\]"', c.vocab).run(c.ids, c.doc_offsets).positives.tolist() == [2]
 
 
 def test_existing_store_is_refused_then_replaced(tmp_path, gpt2_tokenizer_dir, text_files):
@@ -241,6 +263,31 @@ def test_input_and_tokenizer_errors(tmp_path, gpt2_tokenizer_dir, text_files):
     with pytest.raises(CorpusError, match="not a valid tokenizer.json"):
         build(text_files[:1], tmp_path / "bad.json", tmp_path / "s")
     assert not (tmp_path / "s").exists()
+
+
+def _fake_hub_entry(home: Path, repo: str, files: Path) -> None:
+    """A repository in a Hugging Face cache under ``home``, as a download would leave it."""
+    import shutil
+
+    entry = home / "hub" / ("models--" + repo.replace("/", "--"))
+    (entry / "refs").mkdir(parents=True)
+    (entry / "refs" / "main").write_text("0123abcd")
+    shutil.copytree(files, entry / "snapshots" / "0123abcd")
+
+
+def test_tokenizer_named_from_the_local_cache(tmp_path, gpt2_tokenizer_dir, text_files, monkeypatch):
+    """A cached name loads from the cache (a tokenizer-only repository too); nothing is downloaded."""
+    home = tmp_path / "hf"
+    _fake_hub_entry(home, "someorg/tok", gpt2_tokenizer_dir)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    c = build(text_files[:1], "someorg/tok", tmp_path / "s")
+    direct = build(text_files[:1], gpt2_tokenizer_dir, tmp_path / "d")
+    assert c.manifest["tokenizer"]["name"] == "someorg/tok"
+    assert c.tokenizer_hash == direct.tokenizer_hash and c.ids.tolist() == direct.ids.tolist()
+    with pytest.raises(CorpusError, match="nothing is downloaded"):
+        build(text_files[:1], "someorg/other", tmp_path / "o")
 
 
 def test_byte_order_marks_are_not_text(tmp_path, gpt2_tokenizer_dir):

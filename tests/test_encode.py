@@ -9,7 +9,7 @@ import torch
 from store_fixtures import StandInCorpus, random_sae, sparse_of, stored
 from tokrex.errors import ActivationError, StoreError, UsageError
 from tokrex.sae.meta import SaeMeta
-from tokrex.store import EncodeConfig, encode_activations, open_firings
+from tokrex.store import EncodeConfig, encode_activations, open_firings, sae_key
 from tokrex.store.encode import _aligned_blocks, default_block, resolve_settings
 
 
@@ -109,6 +109,22 @@ def test_other_settings_conflict_unless_overwrite(tmp_path):
         encode_activations(corpus, sae, _source(x, 10), _settings(layer=1), progress=False)
     g = encode_activations(corpus, sae, _source(x, 10), _settings(layer=1), overwrite=True, progress=False)
     assert g.manifest["layer"] == 1 and g.manifest["run_id"] != f.manifest["run_id"]
+
+
+def test_sae_record_changed_since_encoding_is_refused(tmp_path):
+    # the id hashes the weights only: an SAE whose config now names another layer must not reuse the firings
+    sae = random_sae(8, 12, seed=4)
+    sae.meta = SaeMeta(model="m", layer=0, hook="resid_post", ctx=16)
+    corpus = StandInCorpus(tmp_path, 40)
+    encode_activations(corpus, sae, _source(torch.randn(40, 8), 10), _settings(), progress=False)
+    assert open_firings(corpus, sae).manifest["sae"]["layer"] == 0
+    sae.meta = SaeMeta(model="m", layer=2, hook="resid_post", ctx=16)
+    with pytest.raises(StoreError, match="recorded layer 0, but it now records 2.*--overwrite"):
+        open_firings(corpus, sae)
+    sae.meta = SaeMeta(model="m", layer=0, hook="resid_post", ctx=64)
+    with pytest.raises(StoreError, match="recorded ctx 16, but it now records 64"):
+        open_firings(corpus, sae)
+    assert open_firings(corpus, sae_key(sae)).n_tokens == 40  # opened by id: nothing recorded to compare
 
 
 def test_firings_of_another_corpus_are_refused(tmp_path):

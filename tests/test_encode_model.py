@@ -89,3 +89,24 @@ def test_gpu_encode_agrees_with_cpu(corpus_copy, gpt2_sae_dir):
     a = set(zip(cpu["token"].to_pylist(), cpu["latent"].to_pylist()))
     b = set(zip(gpu["token"].to_pylist(), gpu["latent"].to_pylist()))
     assert len(a ^ b) <= 0.01 * len(a)
+
+
+def test_out_of_range_layer_is_refused_before_overwrite_deletes(corpus_copy, gpt2_sae_dir):
+    from tokrex.errors import ActivationError
+    from tokrex.sae.load import load_sae
+
+    sae = load_sae(gpt2_sae_dir, device="cpu")
+    f = encode(corpus_copy, sae, EncodeConfig(device="cpu"), progress=False)
+    with pytest.raises(ActivationError, match="--layer 5 is out of range.*2 blocks"):
+        encode(corpus_copy, sae, EncodeConfig(device="cpu", layer=5, overwrite=True), progress=False)
+    assert open_firings(corpus_copy, sae).manifest["run_id"] == f.manifest["run_id"]  # nothing was deleted
+
+
+def test_recorded_model_missing_locally_says_to_pass_model(corpus_copy):
+    from tokrex.errors import ActivationError
+
+    sae = random_sae(32, 20)
+    sae.meta = SaeMeta(model="no-such-org/no-such-model", layer=0)
+    with pytest.raises(ActivationError, match="records model 'no-such-org/no-such-model'.*--model DIR"):
+        encode(corpus_copy, sae, EncodeConfig(device="cpu"), progress=False)
+    assert not (corpus_copy.path / "saes").exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pattern_fixtures import make_vocab
 from tokrex.errors import NeedsSaeError, PatternError, PatternSyntaxError
@@ -70,6 +72,8 @@ BAD = [
     ('["a"*]', "only single-token atoms can go inside [...]; put quantifiers after ']'", 4),
     ('[<"a">]', "only single-token atoms can go inside [...]", 1),
     ('"a" = "b"', "'=' is only allowed after the name at the start of a definition line", 4),
+    ('("a" x = "b")', "'=' is only allowed after the name at the start of a definition line", 7),
+    ('(x = "a")', "'=' is only allowed after the name", 3),
     ("(?P<x>.)", "unknown group type", 0),
     ("(?<1x>.)", "bad capture name", 0),
     ("\\d", "a backslash outside quotes only starts a back-reference", 0),
@@ -129,3 +133,22 @@ def test_token_id_outside_the_vocabulary():
 def test_unused_definitions_are_still_checked():
     with pytest.raises(PatternSyntaxError, match="invalid regex"):
         parse('bad = "("\n"a"')
+
+
+PIECES = [
+    '"a"', '"a"i', '"b"wc', '"("', ".", "T1", "T99", "L1", "L2>0.5", '<"a">', "[", "]", "(", ")", "(?:", "(?=",
+    "(?<!", "(?<x>", "\\k<x>", "@", "!", "|", "&", "?", "*", "{2}", "{2,1}", "{", "}", "^", "$", " ", "\n",
+    "x = ", "x", "#c", '"', "<", ">", "=", "\t", "'", "\\",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=10))
+def test_any_text_compiles_or_raises_a_pattern_error(pieces):
+    """Whatever the text, compiling either works or raises PatternSyntaxError with a position
+    inside it: never another exception (which the CLI would show as a traceback)."""
+    text = "".join(pieces)
+    try:
+        compile(text, VOCAB, latents=True)
+    except PatternSyntaxError as err:
+        assert 0 <= err.pos <= len(text) and err.message and "\n" not in err.message

@@ -56,6 +56,26 @@ def test_bad_corpus_arrays_are_rejected():
         p.run(np.array([0, 5], dtype=np.uint16), np.array([0, 2]))
 
 
+def test_apply_to_a_corpus_or_plain_ids(gpt2_tokenizer_dir, tmp_path, texts):
+    """compile() takes a Vocab, a Corpus or a tokenizer; run() takes a Corpus, or ids with or
+    without document offsets (without: one document)."""
+    from transformers import AutoTokenizer
+
+    from corpus_fixtures import build
+
+    paths = []
+    for i, text in enumerate(texts[:3]):
+        paths.append(tmp_path / f"{i}.txt")
+        paths[-1].write_text(text, encoding="utf-8")
+    corpus = build(paths, gpt2_tokenizer_dir, tmp_path / "store")
+    expected = compile('"[A-Z][a-z]+"', corpus.vocab).run(corpus.ids, corpus.doc_offsets).positives.tolist()
+    assert compile('"[A-Z][a-z]+"', corpus).run(corpus).positives.tolist() == expected != []
+    tok = AutoTokenizer.from_pretrained(gpt2_tokenizer_dir)
+    assert tokrex.compile('"[A-Z][a-z]+"', tok).run(corpus).positives.tolist() == expected
+    vocab, ids, _ = parse_corpus("a| b| a")
+    assert compile('"a" .?', vocab).run(ids).match_end.tolist() == [1, 2, 3]
+
+
 def test_same_arrays_again_give_the_same_result():
     vocab, ids, offsets = parse_corpus("a| b| a| b\nb| a")
     p = compile('"a" "b"', vocab)

@@ -165,3 +165,26 @@ def test_random_scripts_agree(token, body, query, shape, corpus):
     """Scripts: names defined on earlier lines, used at sequence level and inside [...]."""
     script = f"# a random script\nt = {token}   # single token\nd = {body}\n" + shape.format(q=query)
     _check(script, corpus)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(patterns(depth=2), corpora(), st.integers(0, 6))
+def test_head_and_count_agree_with_the_full_spans(text, corpus, k):
+    """``n_matches`` and ``head(k)`` (which may skip the full span pass and rerun the pattern on
+    the first documents only) agree with the full spans."""
+    ids, offsets, latent = corpus
+    reps = 6  # the random documents, then copies: the first matches lie in a small prefix
+    ids = np.tile(ids, reps)
+    offsets = np.concatenate([offsets[:-1] + r * offsets[-1] for r in range(reps)] + [[reps * offsets[-1]]])
+    latent = {key: np.tile(m, reps) for key, m in latent.items()}
+    try:
+        compiled = compile(text, RANDOM_VOCAB, latents=True)
+    except PatternError:
+        assume(False)
+        raise
+    fresh = compiled.run(ids, offsets, latent_masks=latent)
+    n, head = fresh.n_matches, fresh.head(k)
+    full = compiled.run(ids, offsets, latent_masks=latent)
+    assert n == full.match_end.size, text
+    expected = (full.match_doc[:k], full.match_start[:k], full.match_end[:k])
+    assert all(a.tolist() == b.tolist() for a, b in zip(head, expected)), text

@@ -131,6 +131,11 @@ def test_arrow_round_trip(gpt2_vocab):
     assert back.family == "byte_level"
     shuffled = table.take(np.random.default_rng(0).permutation(table.num_rows))
     assert Vocab.from_arrow(shuffled).piece == gpt2_vocab.piece
+    assert np.array_equal(Vocab.from_arrow(shuffled).word_start, gpt2_vocab.word_start)
+    import pyarrow as pa
+
+    chunked = pa.concat_tables([table.slice(0, 7), table.slice(7, 290), table.slice(297)])  # chunks at bit offsets
+    assert np.array_equal(Vocab.from_arrow(chunked).word_start, gpt2_vocab.word_start)
 
 
 def test_arrow_rejects_bad_tables(gpt2_vocab):

@@ -55,11 +55,20 @@ class PatternSyntaxError(TokrexError):
         start = self.pattern.rfind("\n", 0, self.pos) + 1
         end = self.pattern.find("\n", self.pos)
         text = self.pattern[start : end if end != -1 else len(self.pattern)]
-        return f"{text}\n{' ' * (self.pos - start)}^"
+        return f"{text}\n{_pad(self.pattern[start : self.pos])}^"
 
     def render(self) -> str:
         where = f" (line {self.line}, column {self.column})" if "\n" in self.pattern else ""
         return f"{self.message}{where}\n{self.context()}"
+
+
+def _pad(prefix: str) -> str:
+    """Blanks as wide as ``prefix`` on a terminal: tabs kept, wide (East Asian) characters doubled."""
+    import unicodedata
+
+    return "".join(
+        "\t" if ch == "\t" else "  " if unicodedata.east_asian_width(ch) in "WF" else " " for ch in prefix
+    )
 
 
 class PatternError(PatternSyntaxError):

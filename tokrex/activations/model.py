@@ -91,6 +91,11 @@ class LoadedModel:
         return len(self.blocks)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+
+
 def resolve_device(device: str | None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -109,7 +114,7 @@ def load_tokenizer(model_dir: Path):
     try:
         return AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     except Exception as exc:
-        raise ActivationError(f"Could not load the tokenizer of {model_dir}: {exc}") from None
+        raise ActivationError(f"Could not load the tokenizer of {model_dir} ({_first_line(exc)}); check that the directory holds its tokenizer files.") from None
 
 
 def load_model(name: str, device: str | None = None) -> LoadedModel:
@@ -126,7 +131,7 @@ def load_model(name: str, device: str | None = None) -> LoadedModel:
     try:
         model = AutoModel.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32)
     except Exception as exc:
-        raise ActivationError(f"Could not load the model in {model_dir}: {exc}") from None
+        raise ActivationError(f"Could not load the model in {model_dir} ({_first_line(exc)}); check that its weight files are complete.") from None
     finally:
         hf_logging.set_verbosity(level)
     model.eval().requires_grad_(False).to(dev, torch.float32)

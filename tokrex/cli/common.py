@@ -33,7 +33,7 @@ def print_error(exc: Exception) -> None:
     text = render() if callable(render) else str(exc)
     first, _, rest = text.partition("\n")
     console = Console(stderr=True, highlight=False)
-    console.print(f"[bold red]Error:[/] {_escape(first)}")
+    console.print(f"[bold red]Error:[/] {_escape(first)}", soft_wrap=True)  # one line, whatever the width
     if rest:
         console.print(rest, markup=False, highlight=False, soft_wrap=True)
 

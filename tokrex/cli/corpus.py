@@ -69,18 +69,22 @@ def _human(n: int) -> str:
 @corpus_app.command("info")
 def info(
     store: Path = typer.Option(..., "--store", "-s", metavar="DIR", help="The corpus store directory."),
-    fmt: Format = typer.Option(Format.table, "--format", help="table (human-readable) or json (one object)."),
+    fmt: Format = typer.Option(Format.table, "--format", help="table (human-readable), json (one object), or jsonl/csv/parquet (one row)."),
     out: Path = OutOption,
 ) -> None:
     """Show a store's counts (documents, tokens, vocabulary), tokenizer name and hash, token type and size on disk."""
+    from tokrex.cli.common import require_out_for_binary, table_bytes
     from tokrex.corpus.store import open_corpus
-    from tokrex.errors import UsageError
 
-    if fmt not in (Format.table, Format.json):
-        raise UsageError("`tokrex corpus info` prints --format table or json.")
+    require_out_for_binary(fmt, out)
     data = open_corpus(store).info()
     if fmt is Format.json:
         write_output(dump_json(data), out)
+        return
+    if fmt is not Format.table:
+        import pyarrow as pa
+
+        write_output(table_bytes(pa.Table.from_pylist([data]), fmt), out)
         return
     from rich.table import Table
 

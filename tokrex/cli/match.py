@@ -33,9 +33,15 @@ def _read_pattern(pattern: Optional[str], file: Optional[Path]) -> str:
         raise UsageError(f"Cannot read pattern file {file} ({exc}).") from None
 
 
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
 def _summary(n_matches: int, n_positives: int, n_docs: int, n_tokens: int) -> str:
-    m = "match" if n_matches == 1 else "matches"
-    return f"{n_matches:,} {m}, {n_positives:,} positive tokens in {n_docs:,} documents ({n_tokens:,} tokens)"
+    return (
+        f"{_plural(n_matches, 'match', 'matches')}, {_plural(n_positives, 'positive token', 'positive tokens')} "
+        f"in {_plural(n_docs, 'document', 'documents')} ({_plural(n_tokens, 'token', 'tokens')})"
+    )
 
 
 def _json_object(text: str, corpus: Any, result: Any, limit: Optional[int], count_only: bool) -> dict:
@@ -53,12 +59,16 @@ def _json_object(text: str, corpus: Any, result: Any, limit: Optional[int], coun
     pos = result.positives if limit is None else result.positives[:limit]
     pdoc, ppos = corpus.locate(pos)
     obj["positives"] = np.column_stack([pdoc, ppos]).tolist() if len(pos) else []
-    k = len(result.match_doc) if limit is None else min(limit, len(result.match_doc))
-    obj["matches"] = [
-        {"doc": d, "start": s, "end": e}
-        for d, s, e in zip(result.match_doc[:k].tolist(), result.match_start[:k].tolist(), result.match_end[:k].tolist())
-    ]
+    doc, start, end = _spans(result, limit)
+    obj["matches"] = [{"doc": d, "start": s, "end": e} for d, s, e in zip(doc.tolist(), start.tolist(), end.tolist())]
     return obj
+
+
+def _spans(result: Any, limit: Optional[int]) -> tuple:
+    """(doc, start, end) of all matches, or of the first ``limit`` (spans computed only where needed)."""
+    if limit is None:
+        return result.match_doc, result.match_start, result.match_end
+    return result.head(limit)
 
 
 def _rows_table(corpus: Any, result: Any, limit: Optional[int]) -> Any:
@@ -66,8 +76,7 @@ def _rows_table(corpus: Any, result: Any, limit: Optional[int]) -> Any:
 
     from tokrex.corpus.kwic import match_texts
 
-    k = len(result.match_doc) if limit is None else min(limit, len(result.match_doc))
-    doc, start, end = result.match_doc[:k], result.match_start[:k], result.match_end[:k]
+    doc, start, end = _spans(result, limit)
     return pa.table({
         "doc": pa.array(doc, pa.int64()), "start": pa.array(start, pa.int64()), "end": pa.array(end, pa.int64()),
         "text": pa.array(match_texts(corpus, doc, start, end), pa.string()),
@@ -103,8 +112,7 @@ def _render_table(corpus: Any, result: Any, limit: int, context: int, width: int
 
     from tokrex.corpus.kwic import kwic_rows, visible
 
-    k = min(limit, len(result.match_doc))
-    rows = kwic_rows(corpus, result.match_doc[:k], result.match_start[:k], result.match_end[:k], result.positives, context)
+    rows = kwic_rows(corpus, *result.head(limit), result.positives, context)
     # Positives are shown apart from the rest of the match only when they are not simply each match's last token.
     apart = not all(r.last_only for r in rows)
     doc_w = max([3, *(len(str(r.doc)) for r in rows)])
@@ -127,6 +135,22 @@ def _render_table(corpus: Any, result: Any, limit: int, context: int, width: int
     return table
 
 
+def _check_pattern(text: str) -> None:
+    """Raise the pattern's syntax error, or the 'needs an SAE' error of its first latent atom."""
+    from tokrex.errors import NeedsSaeError
+    from tokrex.pattern import ast as A
+    from tokrex.pattern import parse_script
+
+    script = parse_script(text)
+    latent = next((n for n in A.walk(script.query) if isinstance(n, A.Latent)), None)
+    if latent is not None:
+        atom = text[latent.span[0] : latent.span[1]]
+        raise NeedsSaeError(
+            f"latent atom {atom} needs an SAE; `tokrex match` searches tokens only, so use "
+            "`tokrex search PATTERN --sae CKPT` for latent atoms.", text, latent.span[0],
+        )
+
+
 def match(
     pattern: Optional[str] = typer.Argument(None, metavar="PATTERN", show_default=False, help="The token-regex pattern (see docs/language.md); or use -f FILE."),
     store: Path = typer.Option(..., "--store", "-s", metavar="DIR", help="The corpus store to search (built with `tokrex corpus build`)."),
@@ -143,17 +167,13 @@ def match(
     context); positions are 0-based token positions within the document.
     """
     from tokrex.corpus.store import open_corpus
-    from tokrex.errors import NeedsSaeError
     from tokrex.pattern import compile as compile_pattern
 
     text = _read_pattern(pattern, file)
     require_out_for_binary(fmt, out)
+    _check_pattern(text)  # a bad pattern is reported as such (exit 2) whatever the store
     corpus = open_corpus(store)
-    try:
-        compiled = compile_pattern(text, corpus.vocab)
-    except NeedsSaeError as exc:
-        what = exc.message.split(":", 1)[0].rstrip(".")
-        raise NeedsSaeError(f"{what}; `tokrex match` searches tokens only, so use `tokrex search PATTERN --sae CKPT` for latent atoms.", exc.pattern, exc.pos) from None
+    compiled = compile_pattern(text, corpus.vocab)
     result = compiled.run(corpus.ids, corpus.doc_offsets)
 
     if fmt is Format.json:
@@ -175,11 +195,11 @@ def _print_table(corpus: Any, result: Any, summary: str, limit: Optional[int], c
         import io
 
         console = Console(file=io.StringIO(), width=max(out_console.width, 120), no_color=True, highlight=False)
-    shown = 0
-    if limit is not None and limit > 0 and len(result.match_doc):
+    shown, n_matches = 0, int(result.n_matches)
+    if limit is not None and limit > 0 and n_matches:
         console.print(_render_table(corpus, result, limit, context, console.width))
-        shown = min(limit, len(result.match_doc))
-    note = f"; showing {shown:,}, use --limit N for more" if 0 < shown < len(result.match_doc) else ""
+        shown = min(limit, n_matches)
+    note = f"; showing {shown:,}, use --limit N for more" if 0 < shown < n_matches else ""
     console.print(summary + note + ".", highlight=False, markup=False)
     if out is not None:
         write_output(console.file.getvalue(), out)

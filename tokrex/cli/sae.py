@@ -48,6 +48,18 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
+def _holdout_rows(held: dict[str, Any]) -> list[tuple[str, str]]:
+    """The held-out evaluation of a tokrex training summary: totals, then FVU and L0 per prefix/group."""
+    rows = [("training: held-out tokens", f"{held.get('n_tokens', 0):,}"),
+            ("training: held-out FVU", _fmt_value(held.get("fvu"))),
+            ("training: held-out L0", _fmt_value(held.get("l0")))]
+    for level in held.get("prefixes") or []:
+        rows.append((f"training: held-out prefix {level['prefix']}", f"FVU {level['fvu']:.4f}, L0 {level['l0']:.2f}"))
+    if "silent_latents" in held:
+        rows.append(("training: held-out silent latents", str(held["silent_latents"])))
+    return rows
+
+
 def _print_table(info: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -71,6 +83,9 @@ def _print_table(info: dict[str, Any]) -> None:
         ("sae_id", info["sae_id"]),
     ]
     for key, value in (info["training"] or {}).items():
+        if key == "holdout" and isinstance(value, dict) and "prefixes" in value:
+            rows.extend(_holdout_rows(value))
+            continue
         shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else _fmt_value(value)
         rows.append((f"training: {key}", shown))
     for note in info["notes"]:

@@ -85,6 +85,7 @@ def search(
     require_out_for_binary(fmt, out)
     corpus = open_corpus(store_path(store))
     firings, _ = open_sae_firings(corpus, sae, progress=progress)
+    firings.progress = progress  # bars for index builds too
     con = None
     if cfg.engine == "duckdb":
         from tokrex.store import connect

@@ -42,7 +42,7 @@ def sql_command(
     firings = open_sae_firings(corpus, sae, progress=progress)[0] if sae is not None else None
     con = connect(corpus, firings)
     try:
-        reader = run_query(con, query)
+        reader = run_query(con, query, with_firings=firings is not None)
         if reader is None:
             from tokrex.cli.common import err_console
 

@@ -43,7 +43,7 @@ def train_command(
     model: str = typer.Option(..., "--model", "-m", metavar="M", help="A Hugging Face model directory, or a name in the local HF cache (never downloaded)."),
     layer: int = typer.Option(..., "--layer", "-l", metavar="N", help="0-based block: the SAE reads the residual stream after it, hidden_states[N+1]."),
     out: Path = typer.Option(..., "--out", "-o", metavar="CKPT_DIR", help="Checkpoint directory to write (cfg.json, sae.safetensors, metrics.jsonl)."),
-    latents: int = typer.Option(4096, "--latents", "-n", metavar="N", help="Number of latents (dictionary width)."),
+    latents: Optional[int] = typer.Option(None, "--latents", "-n", metavar="N", help="Number of latents (dictionary width; default 4096, or the last --groups end)."),
     hook: HookChoice = typer.Option(HookChoice.resid_post, "--hook", help="Activation of the block: resid_post, mlp_out or attn_out."),
     ctx: int = typer.Option(128, "--ctx", metavar="N", help="Corpus tokens per window; documents are cut into windows of N tokens."),
     objective: ObjectiveChoice = typer.Option(ObjectiveChoice.matryoshka, "--objective", help="matryoshka (nested prefixes: random, or fixed with --groups) or vanilla (one prefix)."),
@@ -126,41 +126,75 @@ def _parse_groups(text: str | None) -> list[int] | None:
     try:
         return [int(part) for part in text.replace(" ", "").split(",") if part]
     except ValueError:
-        raise ValueError(f"--groups takes comma-separated integers such as 128,512,2048, got {text!r}") from None
+        raise ValueError(f"--groups takes comma-separated integers such as 128,512,2048, got {text!r}.") from None
+
+
+def metrics_line(event: dict[str, Any]) -> str:
+    """One log step as text: step, tokens/s, loss, L0, FVU (full and per prefix/group), dead fraction."""
+    prefixes = " ".join(f"{m}:{v:.3f}" for m, v in event["fvu_prefix"].items())
+    return (f"step {event['step']:,}/{event['steps']:,}  {event['tokens_per_s']:,.0f} tok/s  loss {event['loss']:.4g}  "
+            f"L0 {event['l0']:.1f}  FVU {event['fvu']:.3f} (per prefix {prefixes})  dead {event['dead_frac']:.1%}")
 
 
 class _LiveView:
-    """A rich progress bar on stderr fed by the trainer's progress callback."""
+    """Training progress on stderr, fed by the trainer's progress callback.
+
+    On a terminal: a live bar (steps, time left) with the latest metrics on the line below, wrapped
+    to the width so no field is cut off. Elsewhere (a pipe, a log file): one plain line per log step.
+    """
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        self.console = Console(stderr=True, highlight=False)
         self.step: int | None = None
-        self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(bar_width=16), MofNCompleteColumn(), TextColumn("steps"), TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"), console=Console(stderr=True), transient=False,
-        )
+        self.progress = None
         self.task = None
 
     def __enter__(self) -> "_LiveView":
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.task is not None:
+        if self.progress is not None:
             self.progress.stop()
 
+    def _start_bar(self, event: dict[str, Any]) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.text import Text
+
+        class _Bar(Progress):
+            metrics = ""
+
+            def get_renderables(self):
+                yield self.make_tasks_table(self.tasks)
+                if self.metrics:
+                    yield Text(self.metrics)
+
+        self.progress = _Bar(
+            TextColumn("[bold]train"), BarColumn(bar_width=24), MofNCompleteColumn(), TextColumn("steps"),
+            TimeRemainingColumn(), console=self.console, transient=False,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=event["steps"], completed=event["step"])
+
     def update(self, event: dict[str, Any]) -> None:
-        if event["event"] == "start":
-            self.progress.start()
+        kind = event["event"]
+        if kind == "start":
             self.step = event["step"]
-            self.task = self.progress.add_task("train", total=event["steps"], completed=event["step"], metrics=f"data: {event['data']}, device: {event['device']}")
-        elif event["event"] == "step" and self.task is not None:
+            where = f"data: {event['data']}, device: {event['device']}, {event['n_train']:,} training activations"
+            if self.console.is_terminal:
+                self._start_bar(event)
+                self.progress.metrics = where
+            else:
+                self.console.print(f"train: {event['steps']:,} steps from step {event['step']:,} ({where})", soft_wrap=True)
+        elif kind == "step":
             self.step = event["step"]
-            prefixes = " ".join(f"{m}:{v:.3f}" for m, v in event["fvu_prefix"].items())
-            metrics = (f"{event['tokens_per_s']:,.0f} tok/s  loss {event['loss']:.4g}  L0 {event['l0']:.1f}  "
-                       f"FVU {event['fvu']:.3f} [{prefixes}]  dead {event['dead_frac']:.1%}")
-            self.progress.update(self.task, completed=event["step"], metrics=metrics)
+            line = metrics_line(event)
+            if self.progress is not None:
+                self.progress.metrics = line
+                self.progress.update(self.task, completed=event["step"])
+            else:
+                self.console.print(line, soft_wrap=True, markup=False)
 
 
 def _print_summary(summary: dict[str, Any], out: Path, wall: float) -> None:
@@ -170,17 +204,19 @@ def _print_summary(summary: dict[str, Any], out: Path, wall: float) -> None:
 
     held = summary.get("holdout") or {}
     table = Table(title=f"Held-out evaluation ({held.get('n_tokens', 0):,} tokens)")
-    table.add_column("prefix (latents)", justify="right")
+    table.add_column("prefix/group (latents)", justify="right")
     table.add_column("FVU", justify="right")
     table.add_column("L0", justify="right")
     for level in held.get("prefixes", []):
         table.add_row(f"{level['prefix']:,}", f"{level['fvu']:.4f}", f"{level['l0']:.2f}")
     out_console.print(table)
+    k = f" (k {summary['k']})" if summary.get("k") else (f" (L0 target {summary['l0_target']:g})" if summary.get("l0_target") else "")
+    out_console.print(f"objective {summary.get('objective')}, {summary.get('architecture')}{k}, "
+                      f"{summary.get('n_latents', 0):,} latents", soft_wrap=True)
     out_console.print(
-        f"objective {summary.get('objective')}, {summary.get('architecture')}, {summary.get('n_latents', 0):,} latents; "
         f"dead latents {summary.get('dead_latents', 0):,} ({summary.get('dead_fraction', 0):.1%}); "
         f"{summary.get('steps', 0):,} steps, {summary.get('tokens', 0):,} tokens in {summary.get('time_s', 0):.1f} s "
-        f"({summary.get('tokens_per_s', 0):,.0f} tokens/s); total {wall:.1f} s"
+        f"({summary.get('tokens_per_s', 0):,.0f} tokens/s); total {wall:.1f} s", soft_wrap=True,
     )
     err_console.print(f"Saved the SAE to {out}.")
 

@@ -56,6 +56,8 @@ class CorpusConfig:
 
 def token_dtype(vocab_size: int) -> str:
     """The narrowest unsigned integer type that holds every id below ``vocab_size``."""
+    if vocab_size <= 1 << 8:
+        return "uint8"
     return "uint16" if vocab_size <= 1 << 16 else "uint32"
 
 

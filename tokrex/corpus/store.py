@@ -3,7 +3,7 @@
 Layout (see docs/store.md):
 
     STORE/manifest.json    format, version, tokenizer identity, counts
-    STORE/tokens.parquet   column ``id`` (uint16 or uint32), row i = global token i
+    STORE/tokens.parquet   column ``id`` (uint8, uint16 or uint32), row i = global token i
     STORE/docs.parquet     doc, start, n_tokens, source, source_index
     STORE/vocab.parquet    id, piece, surface, core, word_start, data
     STORE/tokenizer/       a copy of the tokenizer files
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tokrex.corpus.arrays import column_numpy
 from tokrex.corpus.vocab import Vocab
 from tokrex.errors import CorpusError
 
@@ -29,7 +30,7 @@ TOKENS = "tokens.parquet"
 DOCS = "docs.parquet"
 VOCAB = "vocab.parquet"
 TOKENIZER_DIR = "tokenizer"
-DTYPES = ("uint16", "uint32")
+DTYPES = ("uint8", "uint16", "uint32")
 
 _REBUILD = "rebuild it with `tokrex corpus build ... --replace`"
 
@@ -82,26 +83,6 @@ def _parquet_rows(path: Path, name: str) -> tuple[int, Any]:
         return meta.num_rows, meta.schema.to_arrow_schema()
     except (pa.ArrowException, OSError) as exc:
         raise CorpusError(f"{file} is corrupt or truncated ({exc}); {_REBUILD}.") from exc
-
-
-def column_numpy(column: Any, dtype: Any) -> np.ndarray:
-    """A null-free fixed-width Arrow (chunked) array as numpy, straight from its buffers.
-
-    (``to_numpy`` would import pandas in some pyarrow versions, a quarter second on this path.)
-    """
-    dtype = np.dtype(dtype)
-    chunks = getattr(column, "chunks", [column])
-    parts = []
-    for chunk in chunks:
-        if chunk.null_count:
-            raise ValueError("column has nulls")
-        if str(chunk.type) != dtype.name:
-            raise ValueError(f"column holds {chunk.type}, expected {dtype}")
-        buf = chunk.buffers()[1]
-        parts.append(np.frombuffer(buf, dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize) if len(chunk) else np.empty(0, dtype))
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts) if parts else np.empty(0, dtype)
 
 
 def open_corpus(path: str | os.PathLike) -> "Corpus":
@@ -174,7 +155,7 @@ class Corpus:
 
     @cached_property
     def ids(self) -> np.ndarray:
-        """Token ids of the whole corpus in global order (uint16 or uint32)."""
+        """Token ids of the whole corpus in global order (uint8, uint16 or uint32)."""
         try:
             ids = column_numpy(self._read(TOKENS, ["id"]).column("id"), self.token_dtype)
         except ValueError as exc:

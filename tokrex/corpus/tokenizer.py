@@ -80,13 +80,23 @@ def _from_cache(name: str) -> Any:
     from huggingface_hub import snapshot_download
 
     try:
-        snapshot = Path(snapshot_download(name, local_files_only=True))
+        snapshot = Path(snapshot_download(name, local_files_only=True, cache_dir=_hub_cache()))
     except (OSError, ValueError) as exc:  # LocalEntryNotFoundError, HFValidationError
         raise CorpusError(
             f"Tokenizer '{name}' is not a directory, a tokenizer.json file or a name in the local Hugging Face cache; "
             f"nothing is downloaded, so fetch it first (huggingface-cli download {name}) or pass a path."
         ) from exc
     return _from_dir(snapshot)
+
+
+def _hub_cache() -> str | None:
+    """The HF hub cache named by the environment now (huggingface_hub reads it only at import)."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return os.path.expanduser(os.environ[var])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    return None
 
 
 def backend_spec(tokenizer: Any) -> dict:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tokrex.corpus.arrays import bool_numpy, column_numpy
 from tokrex.corpus.pieces import decode_stable
 
 
@@ -100,12 +101,15 @@ class Vocab:
         missing = {"id", "piece", "surface", "core", "word_start"} - set(table.column_names)
         if missing:
             raise ValueError(f"vocabulary table lacks column(s) {', '.join(sorted(missing))}")
-        table = table.sort_by("id")
-        ids = np.asarray(table.column("id").to_pylist())
+        ids_col = table.column("id")
+        ids = column_numpy(ids_col, str(ids_col.type)).astype(np.int64)
         if not np.array_equal(ids, np.arange(len(ids))):
-            raise ValueError("vocabulary ids must be 0..n-1 without gaps or repeats")
+            table = table.take(np.argsort(ids, kind="stable"))  # rows in another order (stored ones come sorted)
+            ids = np.sort(ids)
+            if not np.array_equal(ids, np.arange(len(ids))):
+                raise ValueError("vocabulary ids must be 0..n-1 without gaps or repeats")
         meta = table.schema.metadata or {}
-        word_start = np.array([bool(x) for x in table.column("word_start").to_pylist()], dtype=bool)
+        word_start = bool_numpy(table.column("word_start"))
         return cls(
             piece=table.column("piece").to_pylist(),
             surface=table.column("surface").to_pylist(),

@@ -35,10 +35,10 @@ class DemoConfig:
     """Use only the first N documentation topics, in sorted topic order (None: all of them)."""
     layer: int = 3
     """0-based block whose residual stream the SAE reads (hidden_states[layer + 1])."""
-    latents: int = 4096
+    latents: int = 2048
     """SAE width (number of latents)."""
-    k: int = 32
-    """Active latents per token (BatchTopK)."""
+    k: int = 8
+    """Active latents per token (BatchTopK); a small k gives more specific latents on this small corpus."""
     tokens: int = 1_000_000
     """Training activations to consume (the corpus repeats in epochs when smaller)."""
     batch_size: int = 4096

@@ -170,10 +170,9 @@ def _run_induction(shape: dict, engine: Engine) -> MatchResult:
         ref_end = np.zeros(B, dtype=bool)
         ref_end[vq + k] = True
         fin = engine.fwd_full(Z, ref_end, BOOL) if Z is not None else ref_end
-        padded = np.flatnonzero(_or(fin, none)) - 1
+        positives = lay.token_indices(_or(fin, none)[1:])
     else:
-        padded = np.flatnonzero(_marks(shape, engine, pairs))
-    positives = lay.locate(padded)[2]
+        positives = lay.token_indices(_marks(shape, engine, pairs))
 
     def spans():
         if vq.size == 0:

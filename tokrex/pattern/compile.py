@@ -23,8 +23,20 @@ LatentKey = tuple[int, "float | None"]
 
 
 def compile(text: str, vocab: Vocab, *, latents: bool = False) -> "CompiledPattern":
-    """Parse the script ``text`` and compile its query against ``vocab``."""
+    """Parse the script ``text`` and compile its query against ``vocab`` (a ``Vocab``, a
+    ``Corpus`` or a Hugging Face tokenizer)."""
     return CompiledPattern(text, vocab, latents=latents)
+
+
+def _as_vocab(vocab) -> Vocab:
+    """A ``Vocab`` from a Vocab, a Corpus (its vocabulary) or a Hugging Face tokenizer."""
+    if isinstance(vocab, Vocab):
+        return vocab
+    if isinstance(getattr(vocab, "vocab", None), Vocab):
+        return vocab.vocab
+    if hasattr(vocab, "backend_tokenizer") or (hasattr(vocab, "to_str") and hasattr(vocab, "get_vocab")):
+        return Vocab.from_tokenizer(vocab)
+    return vocab  # anything shaped like a Vocab
 
 
 def _vocab_regex(vocab: Vocab, node: A.Regex) -> np.ndarray:
@@ -42,6 +54,7 @@ class CompiledPattern:
     """A query compiled for one vocabulary; ``run`` applies it to token ids."""
 
     def __init__(self, text: str, vocab: Vocab, *, latents: bool = False):
+        vocab = _as_vocab(vocab)
         self.text = text
         self.script = parse_script(text)
         self.vocab = vocab
@@ -145,12 +158,31 @@ class CompiledPattern:
         return out
 
     # ---- running ----------------------------------------------------------------------
-    def run(self, ids: np.ndarray, doc_offsets: np.ndarray, *, latent_masks: dict | None = None) -> MatchResult:
+    def run(self, ids, doc_offsets: np.ndarray | None = None, *, latent_masks: dict | None = None) -> MatchResult:
         """Match over a corpus given as token ids and document offsets (doc d is
-        ``ids[doc_offsets[d]:doc_offsets[d+1]]``)."""
-        ids = np.asarray(ids)
-        offsets = np.asarray(doc_offsets)
+        ``ids[doc_offsets[d]:doc_offsets[d+1]]``), or over a ``Corpus`` (``run(corpus)``).
+        Without offsets, a plain array of ids is one document."""
+        if doc_offsets is None:
+            if hasattr(ids, "doc_offsets") and hasattr(ids, "ids"):
+                ids, doc_offsets = ids.ids, ids.doc_offsets
+            else:
+                ids = np.asarray(ids)
+                doc_offsets = np.array([0, ids.size], dtype=np.int64)
         latent_masks = latent_masks or {}
+        result = self._run(np.asarray(ids), doc_offsets, latent_masks)
+        if not self.has_marks:  # the positives are the matches' last tokens
+            result._last_tokens = result.positives
+
+        def rerun(d: int) -> MatchResult:  # documents 0..d only
+            cut = int(np.asarray(doc_offsets)[d + 1])
+            masks = {key: np.asarray(m)[:cut] for key, m in latent_masks.items()}
+            return self.run(np.asarray(ids)[:cut], np.asarray(doc_offsets)[: d + 2], latent_masks=masks)
+
+        result._rerun = rerun
+        return result
+
+    def _run(self, ids: np.ndarray, doc_offsets: np.ndarray, latent_masks: dict) -> MatchResult:
+        offsets = np.asarray(doc_offsets)
         missing = [k for k in self.latent_atoms if k not in latent_masks]
         if missing:
             raise ValueError(f"latent_masks lacks the mask for latent {missing[0][0]} (threshold {missing[0][1]})")
@@ -200,20 +232,24 @@ class CompiledPattern:
 
 def _run_positions(tokens: np.ndarray, lay: Layout) -> MatchResult:
     """The result of a single-token query whose positions are already known."""
-    doc, within, positives = lay.locate(np.flatnonzero(tokens))
+    positives = lay.token_indices(tokens)
+    doc = np.searchsorted(lay.offsets, positives, side="right") - 1
+    within = positives - lay.offsets[doc]
     return MatchResult(positives, lay.offsets, (doc, within, within + 1))
 
 
 def run_engine(query: A.Node, engine: Engine, marks: bool) -> MatchResult:
     """Positives and spans of a back-reference-free query."""
     lay = engine.lay
+    def last_tokens():  # global index of each match's last token
+        ends = engine.fwd(query, engine.ALL, BOOL)
+        return lay.token_indices(ends[1:]) if ends is not None else np.zeros(0, dtype=np.int64)
+
     if marks:
         tokens = engine.marks(query, engine.ALL, engine.ALL)
-        padded = np.flatnonzero(tokens) if tokens is not None else np.zeros(0, dtype=np.int64)
+        positives = lay.token_indices(tokens) if tokens is not None else np.zeros(0, dtype=np.int64)
     else:
-        ends = engine.fwd(query, engine.ALL, BOOL)
-        padded = np.flatnonzero(ends) - 1 if ends is not None else np.zeros(0, dtype=np.int64)
-    positives = lay.locate(padded)[2]
+        positives = last_tokens()
 
     def spans():
         best = engine.fwd(query, np.arange(lay.M + 1, dtype=np.int32), engine.MIN)
@@ -224,7 +260,10 @@ def run_engine(query: A.Node, engine: Engine, marks: bool) -> MatchResult:
         doc, within, _ = lay.locate(end - 1)
         return doc, within + 1 - (end - best[end]), within + 1
 
-    return MatchResult(positives, lay.offsets, spans)
+    result = MatchResult(positives, lay.offsets, spans)
+    if marks:
+        result._last_tokens = last_tokens
+    return result
 
 
 def simplify(node: A.Node, referenced: frozenset[str] | None = None, memo: dict | None = None) -> A.Node:

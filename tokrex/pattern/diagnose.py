@@ -115,6 +115,29 @@ def _describe(token) -> str:
     return repr(str(token))
 
 
+def _match_examples(exc: UnexpectedInput, parse_fn: Callable[[str], object]) -> str | None:
+    """The label of the known-bad example that fails in the same parser state (and, for an
+    unexpected token, with the same acceptable tokens) as ``exc``; an exact token match wins.
+
+    (lark's own ``match_examples`` does the same, but with ``use_accepts`` one of its debug
+    log lines raises TypeError for some inputs, e.g. ``(x = "a")``.)"""
+    candidate = None
+    for label, examples in EXAMPLES.items():
+        for malformed in examples:
+            try:
+                parse_fn(malformed)
+            except UnexpectedInput as ut:
+                if ut.state != exc.state:
+                    continue
+                if isinstance(exc, UnexpectedToken) and isinstance(ut, UnexpectedToken) and ut.accepts != exc.accepts:
+                    continue
+                if isinstance(ut, (UnexpectedToken, UnexpectedEOF)) and ut.token == exc.token:
+                    return label
+                if candidate is None:
+                    candidate = label
+    return candidate
+
+
 def diagnose(text: str, exc: UnexpectedInput, parse_fn: Callable[[str], object]) -> PatternSyntaxError:
     """Turn a lark error on ``text`` into a PatternSyntaxError with one sentence and a position."""
     if isinstance(exc, UnexpectedCharacters):
@@ -158,9 +181,12 @@ def diagnose(text: str, exc: UnexpectedInput, parse_fn: Callable[[str], object])
     ) is None:
         return PatternSyntaxError(f"unmatched '{token}': nothing to close", text, pos)
 
+    if token is not None and token.type == "EQ":
+        return PatternSyntaxError(next(k for k in EXAMPLES if k.startswith("'='")), text, pos)
+
     label = None
     if isinstance(exc, (UnexpectedToken, UnexpectedEOF)) and exc.state is not None:
-        label = exc.match_examples(parse_fn, EXAMPLES, use_accepts=True)
+        label = _match_examples(exc, parse_fn)
     if label is None:
         desc = _describe(token) if token is not None else "end of pattern"
         label = f"unexpected {desc}"

@@ -157,6 +157,10 @@ class Layout:
         """(M,) document index of each padded position (a sentinel counts with the next document)."""
         return (np.cumsum(~self.is_token, dtype=np.int32) - 1).astype(np.int32)
 
+    def token_indices(self, mask: np.ndarray) -> np.ndarray:
+        """Global token indices (ascending) of the padded positions set in the (M,) ``mask``."""
+        return np.flatnonzero(mask[self.is_token])
+
     def locate(self, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For padded token positions: (doc, position within doc, global index)."""
         padded = np.asarray(padded, dtype=np.int64)
@@ -164,8 +168,8 @@ class Layout:
             doc = self.doc_of[padded].astype(np.int64)
         else:
             doc = np.searchsorted(self.sentinels, padded, side="right") - 1
-        within = padded - self.sentinels[doc] - 1
-        return doc, within, self.offsets[doc] + within
+        global_index = padded - doc - 1  # one sentinel before each document
+        return doc, global_index - self.offsets[doc], global_index
 
 
 _CACHE: list = []

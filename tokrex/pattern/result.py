@@ -20,6 +20,33 @@ class MatchResult:
         self.positives = np.asarray(positives, dtype=np.int64)
         self.doc_offsets = np.asarray(doc_offsets, dtype=np.int64)
         self._spans = spans
+        self._last_tokens: Callable[[], np.ndarray] | np.ndarray | None = None
+        """Global index of each match's last token, ascending (the positives when the pattern
+        has no ``@``); lets ``n_matches`` and ``head`` skip the full span pass."""
+        self._rerun: Callable[[int], "MatchResult"] | None = None
+        """The same pattern run over documents 0..d only (for ``head``)."""
+
+    def _ends(self) -> np.ndarray | None:
+        if callable(self._last_tokens):
+            self._last_tokens = np.asarray(self._last_tokens(), dtype=np.int64)
+        return self._last_tokens
+
+    def head(self, k: int) -> Spans:
+        """(doc, start, end) of the first ``k`` matches (in (doc, end) order), computing spans
+        only over the documents that hold them when the full spans are not needed otherwise."""
+        k = max(int(k), 0)
+        ends = None if not callable(self._spans) else self._ends()
+        if ends is not None and self._rerun is not None:
+            k = min(k, ends.size)
+            if k == 0:
+                empty = np.zeros(0, dtype=np.int64)
+                return empty, empty, empty
+            d = int(np.searchsorted(self.doc_offsets, ends[k - 1], side="right") - 1)
+            if 4 * int(self.doc_offsets[d + 1]) < int(self.doc_offsets[-1]):  # a small prefix: rerun there
+                sub = self._rerun(d)
+                sub._rerun = None
+                return sub.match_doc[:k], sub.match_start[:k], sub.match_end[:k]
+        return self.match_doc[:k], self.match_start[:k], self.match_end[:k]
 
     def _load(self) -> Spans:
         if callable(self._spans):
@@ -46,6 +73,11 @@ class MatchResult:
 
     @property
     def n_matches(self) -> int:
+        """Distinct (document, end) pairs."""
+        if callable(self._spans):
+            ends = self._ends()
+            if ends is not None:
+                return int(ends.size)
         return int(self.match_end.size)
 
     @property

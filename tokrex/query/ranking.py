@@ -23,6 +23,8 @@ from importlib import resources
 import numpy as np
 
 from tokrex.errors import QueryError
+from tokrex.query.arrow import table as arrow_table
+from tokrex.query.arrow import to_numpy
 from tokrex.query.config import SearchConfig
 from tokrex.query.metrics import auroc, fires_above, latent_metrics, positive_hits, row_index
 
@@ -55,11 +57,11 @@ def totals(firings, threshold: float = 0.0) -> Totals:
     """Read the latent table (and recount firings above ``threshold`` when it is > 0)."""
     table = firings.latents()
     n = firings.n_latents
-    latent = np.asarray(table.column("latent").to_numpy(zero_copy_only=False), dtype=np.int64)
+    latent = to_numpy(table.column("latent")).astype(np.int64)
 
     def col(name: str, dtype) -> np.ndarray:
         out = np.zeros(n, dtype=dtype)
-        out[latent] = np.nan_to_num(table.column(name).to_numpy(zero_copy_only=False).astype(dtype))
+        out[latent] = np.nan_to_num(to_numpy(table.column(name)).astype(dtype))
         return out
 
     n_fires_raw = col("n_fires", np.int64)
@@ -149,8 +151,6 @@ def rank(
     ``con`` is a DuckDB connection with ``firings``/``latents`` views (duckdb engine only).
     ``with_scores=True`` returns ``(table, scores)``, scores being every metric for every latent.
     """
-    import pyarrow as pa
-
     cfg = config or SearchConfig()
     positives = np.asarray(positives, dtype=np.int64)
     n_pos, n_tokens, n_latents = len(positives), firings.n_tokens, firings.n_latents
@@ -198,7 +198,7 @@ def rank(
         data[name] = (tot.n_fires if name == "n_fires" else m[name])[chosen]
     if au is not None:
         data["auroc"] = au[chosen]
-    table = pa.table(data)
+    table = arrow_table(data)
     return (table, m) if with_scores else table
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tokrex.query.arrow import to_numpy
 from tokrex.query.atoms import check_latent_atoms, latent_masks
 from tokrex.query.config import SearchConfig
 from tokrex.query.contexts import Column, top_tokens
@@ -106,7 +107,7 @@ def search_firings(pattern: str, corpus, firings, config: SearchConfig | None = 
     table, scores = rank(positives, firings, cfg, con=con, tot=tot, with_scores=True)
     if len(positives) == 0:
         table = table.slice(0, 0)
-    chosen = table.column("latent").to_numpy()
+    chosen = to_numpy(table.column("latent")).astype(np.int64)
     table = _add_top_tokens(table, corpus, firings, chosen, cfg)
     steps = None
     if cfg.holes or cfg.cover:
@@ -159,7 +160,9 @@ def _step_dict(step: CoverStep, level: np.ndarray, n_pos: int) -> dict:
 def _add_top_tokens(table, corpus, firings, chosen: np.ndarray, cfg: SearchConfig):
     import pyarrow as pa
 
-    item = pa.struct([("id", pa.int64()), ("text", pa.string()), ("count", pa.int64()), ("estimated", pa.bool_())])
+    from tokrex.query.arrow import list_of_structs
+
+    fields = [("id", pa.int64()), ("text", pa.string()), ("count", pa.int64()), ("estimated", pa.bool_())]
     values = []
     if cfg.top_tokens:
         ids, vocab = corpus.ids, corpus.vocab
@@ -171,20 +174,24 @@ def _add_top_tokens(table, corpus, firings, chosen: np.ndarray, cfg: SearchConfi
             ])
     else:
         values = [[] for _ in chosen]
-    return table.append_column(pa.field("top_tokens", pa.list_(item)), pa.array(values, type=pa.list_(item)))
+    column = list_of_structs(values, fields)
+    return table.append_column(pa.field("top_tokens", column.type), column)
 
 
 def _add_holes(table, found: list[Hole], level: np.ndarray, n_rows: int):
     import pyarrow as pa
 
-    item = pa.struct([("latent", pa.int64()), ("level", pa.int32()), ("count", pa.int64()), ("share", pa.float64())])
+    from tokrex.query.arrow import list_of_structs
+
+    fields = [("latent", pa.int64()), ("level", pa.int32()), ("count", pa.int64()), ("share", pa.float64())]
     values: list[Any] = [None] * n_rows
     for i, h in enumerate(found):
         values[i] = [
             {"latent": a, "level": int(level[a]), "count": c, "share": c / h.size if h.size else 0.0}
             for a, c in h.absorbers
         ]
-    return table.append_column(pa.field("holes", pa.list_(item)), pa.array(values, type=pa.list_(item)))
+    column = list_of_structs(values, fields)
+    return table.append_column(pa.field("holes", column.type), column)
 
 
 def config_from(overrides: dict[str, Any]) -> SearchConfig:

@@ -167,4 +167,10 @@ def load_train_state(dir: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     root = Path(dir).expanduser()
     if not (root / STATE_JSON).is_file():
         return None
-    return read_safetensors(root / STATE_TENSORS), read_json(root / STATE_JSON)
+    try:
+        return read_safetensors(root / STATE_TENSORS), read_json(root / STATE_JSON)
+    except SaeError:
+        raise SaeError(
+            f"The training state in {root} ({STATE_TENSORS}, {STATE_JSON}) is missing or damaged, so the run cannot "
+            "resume; train again into a new --out (the SAE in it still loads)."
+        ) from None

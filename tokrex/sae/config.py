@@ -31,8 +31,8 @@ class TrainConfig:
     """A Hugging Face model directory, or a model name in the local HF cache."""
     layer: int
     """0-based block whose activations the SAE reads (residual stream after it: hidden_states[layer + 1])."""
-    latents: int = 4096
-    """Number of latents (dictionary width)."""
+    latents: int | None = None
+    """Number of latents (dictionary width); None means the last ``groups`` end, else 4096."""
     hook: Literal["resid_post", "mlp_out", "attn_out"] = "resid_post"
     """Which activation of the block: resid_post, mlp_out or attn_out."""
     ctx: int = 128
@@ -93,42 +93,46 @@ class TrainConfig:
                               ("hook", ("resid_post", "mlp_out", "attn_out")), ("data", ("auto", "cache", "stream")),
                               ("cache_dtype", ("float16", "bfloat16"))):
             if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {', '.join(c for c in choices if c)}, got {getattr(self, name)!r}")
+                raise ValueError(f"--{name.replace('_', '-')} must be one of {', '.join(c for c in choices if c)}, got {getattr(self, name)!r}.")
         if self.layer < -1:
-            raise ValueError(f"--layer must be >= 0, got {self.layer}")
+            raise ValueError(f"--layer must be >= 0, got {self.layer}.")
+        if self.latents is None:
+            self.latents = int(self.groups[-1]) if self.groups else 4096
         if self.latents < 1:
-            raise ValueError(f"--latents must be positive, got {self.latents}")
+            raise ValueError(f"--latents must be positive, got {self.latents}.")
+        if self.k is not None and self.l0 is not None:
+            raise ValueError("--k and --l0 are alternatives: --k N for topk/batchtopk, --l0 TARGET for relu; give one.")
         if self.arch is None:
             self.arch = "relu" if self.l0 is not None else "batchtopk"
         if self.arch == "relu" and (self.k is not None or self.l0 is None):
-            raise ValueError("relu SAEs are trained to a target sparsity: give --l0 TARGET (--k is for topk/batchtopk)")
+            raise ValueError("relu SAEs are trained to a target sparsity: give --l0 TARGET (--k is for topk/batchtopk).")
         if self.arch in ("topk", "batchtopk"):
             if self.l0 is not None:
-                raise ValueError(f"--l0 applies to relu; {self.arch} uses --k")
+                raise ValueError(f"--l0 applies to relu; {self.arch} uses --k.")
             self.k = 32 if self.k is None else self.k
             if not 1 <= self.k <= self.latents:
-                raise ValueError(f"--k must be between 1 and --latents ({self.latents}), got {self.k}")
+                raise ValueError(f"--k must be between 1 and --latents ({self.latents}), got {self.k}.")
         if self.l0 is not None and not 0 < self.l0 < self.latents:
-            raise ValueError(f"--l0 must be between 0 and --latents ({self.latents}), got {self.l0}")
+            raise ValueError(f"--l0 must be between 0 and --latents ({self.latents}), got {self.l0}.")
         if self.groups is not None:
             if self.objective != "matryoshka":
-                raise ValueError("--groups needs --objective matryoshka")
+                raise ValueError("--groups needs --objective matryoshka (vanilla trains one prefix).")
             g = [int(x) for x in self.groups]
             if not g or g != sorted(set(g)) or g[0] < 1 or g[-1] > self.latents:
-                raise ValueError(f"--groups must be increasing group ends within 1..{self.latents}, got {self.groups}")
+                raise ValueError(f"--groups must be increasing group ends within 1..{self.latents}, got {self.groups}.")
             self.groups = g if g[-1] == self.latents else [*g, self.latents]
         for name in ("tokens", "batch_size", "n_prefixes", "min_prefix", "model_batch", "log_every", "ctx", "holdout"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
         if not (0 <= self.warmup < 1 and 0 <= self.decay < 1 and self.warmup + self.decay <= 1):
-            raise ValueError("warmup and decay are fractions of the run whose sum is at most 1")
+            raise ValueError("--warmup and --decay are fractions of the run whose sum is at most 1.")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"--lr must be a positive number, got {self.lr}")
+            raise ValueError(f"--lr must be a positive number, got {self.lr}.")
         for name in ("resort_every", "save_every", "grad_clip", "auxk_coef", "dead_tokens"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+                raise ValueError(f"--{name.replace('_', '-')} must not be negative.")
         if self.buffer is not None and self.buffer < self.batch_size:
-            raise ValueError(f"--buffer must hold at least one batch ({self.batch_size} rows)")
+            raise ValueError(f"--buffer must hold at least one batch ({self.batch_size} rows).")
 
     @property
     def steps(self) -> int:

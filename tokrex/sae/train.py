@@ -23,9 +23,9 @@ from typing import Any, Callable, Iterator
 import torch
 
 from tokrex.activations import ActivationConfig
-from tokrex.activations.cache import check_tokenizer
+from tokrex.activations.cache import check_tokenizer, corpus_identity
 from tokrex.activations.model import load_tokenizer, model_identity, resolve_device, resolve_model_dir
-from tokrex.errors import UsageError
+from tokrex.errors import SaeError, UsageError
 from tokrex.sae import checkpoint
 from tokrex.sae.config import TrainConfig
 from tokrex.sae.data import Batches, RowSource, Split, buffer_rows, choose_mode
@@ -267,6 +267,32 @@ def _check_resume(cfg: TrainConfig, saved: dict[str, Any]) -> None:
         raise UsageError(f"--resume continues the saved run, but its options differ: {shown}; use the original options.")
 
 
+def _check_resumed_width(cfg: TrainConfig, info: dict[str, Any], d_model: int) -> None:
+    """Refuse to continue a run whose SAE reads activations of another width than the model's."""
+    saved = info.get("d_model")
+    if saved is not None and int(saved) != d_model:
+        raise SaeError(
+            f"The saved run's SAE reads {saved}-wide activations but model {cfg.model!r} has width {d_model} "
+            f"at layer {cfg.layer}; resume with the model the run was started with."
+        )
+
+
+def _check_resumed_sources(cfg: TrainConfig, info: dict[str, Any], run: dict[str, Any]) -> None:
+    """Refuse to continue a run whose model weights or corpus changed since it was saved."""
+    if info.get("model_identity") not in (None, run["model_identity"]):
+        raise UsageError(f"Model {cfg.model!r} has changed (config or weights) since the run was saved; "
+                         "resume with the model the run was started with.")
+    if info.get("corpus") not in (None, run["corpus"]):
+        raise UsageError("--resume continues a run over another corpus store; pass the --store the run was started with.")
+
+
+def _model_name(model: str) -> str:
+    """The model as recorded in the checkpoint: a local directory as an absolute path (usable from any
+    working directory), anything else (a local HF cache name) as given."""
+    path = Path(model).expanduser()
+    return str(path.absolute()) if path.is_dir() else model
+
+
 def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bool = False,
           progress: ProgressFn | None = None, show_progress: bool = True) -> TrainResult:
     """Train an SAE on ``cfg.model``'s layer over ``corpus``; save it to ``out`` when given.
@@ -279,8 +305,8 @@ def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bo
     if resume and state is None:
         raise UsageError(f"--resume: {out} holds no resumable training run; start without --resume.")
     if state is not None:
-        _check_resume(cfg, state[1]["config"])
         if state[1].get("complete"):
+            _check_resume(cfg, state[1]["config"])
             sae = checkpoint.load_checkpoint(out)
             return TrainResult(sae=sae, summary=sae.meta.extra.get("training") or {}, out=out)
     elif out is not None and (out / checkpoint.CFG).exists():
@@ -289,15 +315,20 @@ def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bo
     check_tokenizer(corpus, load_tokenizer(model_dir), cfg.model)
     device = resolve_device(cfg.device)
     d_model = _d_model(model_dir)
+    identity = model_identity(model_dir, cfg.model)
+    run = {"model_identity": {k: v for k, v in identity.items() if k != "name"}, "corpus": corpus_identity(corpus)}
+    if state is not None:
+        _check_resumed_width(cfg, state[1], d_model)
+        _check_resume(cfg, state[1]["config"])
+        _check_resumed_sources(cfg, state[1], run)
     split = Split.plan(corpus.n_tokens, cfg.tokens, cfg.holdout)
     mode = choose_mode(cfg.data, corpus, split, d_model)
     source = RowSource(corpus, activation_config(cfg), mode, split.hold_stop, progress=show_progress)
     batches = Batches(source, split, cfg.batch_size, buffer_rows(cfg.buffer, d_model, cfg.batch_size), cfg.seed)
-    identity = model_identity(model_dir, cfg.model)
-    meta = SaeMeta(format="tokrex", model=cfg.model, layer=cfg.layer, hook=cfg.hook, ctx=cfg.ctx,
+    meta = SaeMeta(format="tokrex", model=_model_name(cfg.model), layer=cfg.layer, hook=cfg.hook, ctx=cfg.ctx,
                    tokenizer_hash=corpus.tokenizer_hash,
-                   extra={"objective": _objective_name(cfg), "model_identity": {k: v for k, v in identity.items() if k != "name"}})
-    info = {"version": 1, "data": mode, "split": dataclasses.asdict(split), "d_model": d_model}
+                   extra={"objective": _objective_name(cfg), "model_identity": run["model_identity"]})
+    info = {"version": 1, "data": mode, "split": dataclasses.asdict(split), "d_model": d_model, **run}
     sae = checkpoint.load_checkpoint(out, device) if state else _fresh_sae(cfg, d_model, batches, device)
     sae.meta = meta
     trainer = Trainer(cfg, sae, batches, meta=meta, out=out, progress=progress, info=info)

@@ -58,7 +58,7 @@ class EncodeConfig:
 
     def __post_init__(self) -> None:
         if self.layer is not None and self.layer < -1:
-            raise ValueError(f"layer must be >= 0, got {self.layer}")
+            raise ValueError(f"layer must be >= 0 (or -1 for the embeddings), got {self.layer}")
         if self.ctx is not None and self.ctx < 1:
             raise ValueError(f"ctx must be >= 1, got {self.ctx}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -120,10 +120,16 @@ def resolve_settings(sae: Any, cfg: EncodeConfig) -> dict:
     meta = getattr(sae, "meta", None)
     model = cfg.model or getattr(meta, "model", None)
     if not model:
-        raise UsageError("The SAE does not record which model it reads; pass --model (a model directory or local HF name).")
+        raise UsageError(
+            "The SAE does not record which model it reads; pass it to `tokrex encode --sae CKPT --store DIR "
+            "--model M` (a model directory or local HF name)."
+        )
     layer = cfg.layer if cfg.layer is not None else getattr(meta, "layer", None)
     if layer is None:
-        raise UsageError("The SAE does not record which layer it reads; pass --layer N (0-based block index).")
+        raise UsageError(
+            "The SAE does not record which layer it reads; pass it to `tokrex encode --sae CKPT --store DIR "
+            "--layer N` (0-based block index)."
+        )
     hook = cfg.hook or getattr(meta, "hook", None) or "resid_post"
     ctx = cfg.ctx or getattr(meta, "ctx", None) or 128
     device = _device(cfg.device)
@@ -134,7 +140,8 @@ def resolve_settings(sae: Any, cfg: EncodeConfig) -> dict:
         raise UsageError(f"--dtype {dtype} is for GPUs; on the CPU the SAE encodes in float32.")
     block = cfg.batch_size or default_block(int(sae.arch.n_latents))
     return {"model": str(model), "layer": int(layer), "hook": hook, "ctx": int(ctx), "device": device,
-            "dtype": dtype, "block_tokens": int(block), "part_rows": int(cfg.part_rows)}
+            "dtype": dtype, "block_tokens": int(block), "part_rows": int(cfg.part_rows),
+            "model_from_sae": not cfg.model}
 
 
 def _device(device: str | None) -> str:
@@ -166,7 +173,15 @@ def _check_model(corpus: Any, sae: Any, settings: dict) -> Path:
             f"build a corpus store with that model's tokenizer."
         )
     model = settings["model"]
-    model_dir = resolve_model_dir(model)
+    try:
+        model_dir = resolve_model_dir(model)
+    except ActivationError as exc:
+        if not settings.get("model_from_sae"):
+            raise
+        raise ActivationError(
+            f"The SAE records model {model!r}, which is neither a local directory nor in the local Hugging Face "
+            f"cache; pass the model's local directory to `tokrex encode --sae CKPT --store DIR --model DIR`."
+        ) from exc
     if tokenizer_hash(load_tokenizer(model_dir)) != corpus.tokenizer_hash:
         raise SaeError(
             f"Model {model!r} uses another tokenizer than the corpus store {corpus.path}; "
@@ -176,6 +191,10 @@ def _check_model(corpus: Any, sae: Any, settings: dict) -> Path:
         mcfg = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     except Exception as exc:
         raise ActivationError(f"Could not read the config of model {model!r}: {exc}") from None
+    n_layers = getattr(mcfg, "num_hidden_layers", None) or getattr(mcfg, "n_layer", None)
+    layer = settings["layer"]
+    if n_layers is not None and not -1 <= layer < int(n_layers):  # checked before --overwrite deletes anything
+        raise ActivationError(f"--layer {layer} is out of range: model {model!r} has {n_layers} blocks (0..{n_layers - 1}).")
     width = getattr(mcfg, "hidden_size", None) or getattr(mcfg, "n_embd", None) or getattr(mcfg, "d_model", None)
     if width is not None and int(width) != int(sae.arch.d_in):
         raise SaeError(

@@ -45,6 +45,8 @@ def sae_identity(sae: Any, sae_id: str) -> dict:
         "format": getattr(meta, "format", None),
         "model": getattr(meta, "model", None),
         "layer": getattr(meta, "layer", None),
+        "hook": getattr(meta, "hook", None),
+        "ctx": getattr(meta, "ctx", None),
         "tokenizer_hash": getattr(meta, "tokenizer_hash", None),
         "activation": arch.activation,
         "d_in": int(arch.d_in),
@@ -115,6 +117,28 @@ def check_identity(manifest: dict, layout: Layout, corpus: dict) -> None:
             raise StoreError(
                 f"The firings of SAE {layout.sae_id} were encoded from another corpus ({key} {have[key]} "
                 f"vs {corpus[key]} in {corpus['path']}); re-encode with `tokrex encode --overwrite`."
+            )
+
+
+# What an SAE records about the activations it reads; compared with the record made at encoding.
+_SAE_RECORD = ("model", "layer", "hook", "ctx")
+
+
+def check_sae_record(manifest: dict, layout: Layout, sae: Any) -> None:
+    """Refuse firings encoded while the SAE recorded another model, layer, hook or ctx than it does now.
+
+    The SAE id hashes the weights only, so an SAE folder whose config was edited after encoding
+    (another ``hook_name``, say) keeps its id; its old firings would read another layer.
+    """
+    meta = getattr(sae, "meta", None)
+    then = manifest.get("sae") or {}
+    for key in _SAE_RECORD:
+        now, had = getattr(meta, key, None), then.get(key)
+        if now is not None and had is not None and now != had:
+            raise StoreError(
+                f"The firings of SAE {layout.sae_id} in {layout.root} were encoded when the SAE recorded {key} "
+                f"{had!r}, but it now records {now!r}; encode them again with "
+                f"`tokrex encode --sae CKPT --store {layout.root} --overwrite`."
             )
 
 

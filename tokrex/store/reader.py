@@ -54,6 +54,8 @@ class Firings:
         """Paths of this SAE's files inside the store."""
         self.manifest = manifest
         """The parsed ``saes/<sae_id>/manifest.json``."""
+        self.progress = False
+        """Draw progress bars (stderr) when an index has to be built and no ``progress`` is passed."""
         self._token_index = None
         self._latent_index = None
 
@@ -107,7 +109,7 @@ class Firings:
         import pyarrow.parquet as pq
 
         try:
-            return pq.ParquetFile(self.layout.latents_path).read()  # no pyarrow.dataset import (it loads pandas)
+            return pq.ParquetFile(self.layout.latents_path).read()  # read_table would import pyarrow.dataset (~0.1 s)
         except (OSError, pa.ArrowException) as exc:
             raise StoreError(
                 f"The latent table {self.layout.latents_path} is missing or corrupt ({exc}); "
@@ -132,24 +134,24 @@ class Firings:
         tables = [pq.read_table(p).cast(FIRINGS_SCHEMA) for p in self.parts]
         return pa.concat_tables(tables) if tables else FIRINGS_SCHEMA.empty_table()
 
-    def token_index(self, *, progress: bool = False):
+    def token_index(self, *, progress: bool | None = None):
         """Token-major CSR (``TokenIndex``): ``offsets`` int64 [n_tokens+1]; token t's rows are
         ``latent[offsets[t]:offsets[t+1]]`` (uint16 when n_latents <= 65536, else int32; ascending)
         and ``act`` (float16). Memory-mapped, read-only; built from the Parquet on first use."""
         if self._token_index is None:
             from tokrex.store.index import token_index
 
-            self._token_index = token_index(self, progress=progress)
+            self._token_index = token_index(self, progress=self.progress if progress is None else progress)
         return self._token_index
 
-    def latent_index(self, *, progress: bool = False):
+    def latent_index(self, *, progress: bool | None = None):
         """Latent-major CSC (``LatentIndex``): ``offsets`` int64 [n_latents+1]; latent l's rows are
         ``token[offsets[l]:offsets[l+1]]`` (int32 when n_tokens < 2**31, else int64; ascending) and
         ``act`` (float16). Memory-mapped, read-only; built on first use."""
         if self._latent_index is None:
             from tokrex.store.index import latent_index
 
-            self._latent_index = latent_index(self, progress=progress)
+            self._latent_index = latent_index(self, progress=self.progress if progress is None else progress)
         return self._latent_index
 
     def rows_for_tokens(self, tokens: Any) -> pa.Table:
@@ -220,6 +222,8 @@ def open_firings(corpus: Any, sae: Any) -> Firings:
             f"{manifest['corpus']['n_tokens']} tokens); run `tokrex encode` again to resume."
         )
     mf.check_parts(manifest, layout)
-    if not isinstance(sae, str) and int(sae.arch.n_latents) != int(manifest["sae"]["n_latents"]):
-        raise StoreError(f"The firings manifest of SAE {sid} records another width; re-encode with `tokrex encode --overwrite`.")
+    if not isinstance(sae, str):
+        if int(sae.arch.n_latents) != int(manifest["sae"]["n_latents"]):
+            raise StoreError(f"The firings manifest of SAE {sid} records another width; re-encode with `tokrex encode --overwrite`.")
+        mf.check_sae_record(manifest, layout, sae)
     return Firings(layout, manifest)

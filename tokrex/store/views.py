@@ -11,6 +11,7 @@ document (filters on ``token``, ``id`` or ``doc`` are pushed into the scan).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,12 @@ def _source(con: Any, name: str, paths: list[Path], *, file_row_number: bool = F
     rel.create_view(name, replace=True)
 
 
-def run_query(con: Any, query: str, batch_rows: int = 65536):
+def run_query(con: Any, query: str, batch_rows: int = 65536, *, with_firings: bool = True):
     """Run ``query``: a ``pyarrow.RecordBatchReader`` over its result (None for a statement without one).
 
     DuckDB's complaint (syntax, unknown name, failure while reading) becomes a one-sentence
-    QueryError; errors raised while batches are read are translated by ``batches``.
+    QueryError; errors raised while batches are read are translated by ``batches``. With
+    ``with_firings=False`` (no SAE given), a query naming ``firings`` or ``latents`` is told to add one.
     """
     import duckdb
 
@@ -87,7 +89,16 @@ def run_query(con: Any, query: str, batch_rows: int = 65536):
                 return fn(batch_rows)
         return rel.arrow().to_reader()  # pragma: no cover - other DuckDB versions
     except duckdb.Error as exc:
+        missing = _SAE_VIEW.search(str(exc)) if not with_firings else None
+        if missing:
+            raise QueryError(
+                f"The {missing.group(1)} view needs an SAE: add --sae CKPT (a checkpoint folder or the id of an SAE "
+                f"encoded in the store)."
+            ) from None
         raise QueryError(f"The query failed: {_first_line(exc)}") from None
+
+
+_SAE_VIEW = re.compile(r"Table with name (firings|latents) does not exist", re.IGNORECASE)
 
 
 def batches(reader: Any):
