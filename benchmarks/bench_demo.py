@@ -45,8 +45,8 @@ def main(quick: bool = False) -> None:
         for s in first.searches:
             top = s.top
             if top is None:
-                print(f"  {s.example.title:<28} {s.example.pattern:<32} no positives")
+                print(f"  {s.example.title:<36} {s.example.pattern:<22} no positives")
             else:
-                print(f"  {s.example.title:<28} {s.example.pattern:<32} top L{top['latent']} (level {top['level']}): "
+                print(f"  {s.example.title:<36} {s.example.pattern:<22} top L{top['latent']} (level {top['level']}): "
                       f"F1 {top['f1']:.3f}, precision {top['precision']:.3f}, recall {top['recall']:.3f} "
                       f"({s.result.n_positives:,} positives)")

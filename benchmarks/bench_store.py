@@ -23,25 +23,17 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "out" / "synthetic"
 TARGET_BYTES = 3.6
-
-
-def _sizes(quick: bool) -> dict:
-    if quick:
-        return {"n_tokens": 1_000_000, "n_latents": 4096, "firings_per_token": 16}
-    return {"n_tokens": 10_000_000, "n_latents": 16_384, "firings_per_token": 32}
 
 
 def storage(quick: bool) -> Path:
     import pyarrow.parquet as pq
 
-    from synthetic import SAE_ID, make_synthetic_store
+    from synthetic import SAE_ID, synthetic_store
     from tokrex.corpus import open_corpus
     from tokrex.store import open_firings
 
-    sizes = _sizes(quick)
-    store = make_synthetic_store(OUT / ("quick" if quick else "full"), **sizes, seed=0)
+    store = synthetic_store(quick)
     corpus = open_corpus(store)
     f = open_firings(corpus, SAE_ID)
     cols = {"token": 0, "latent": 0, "act": 0}

@@ -37,6 +37,22 @@ DOC_LEN = 1000
 CHUNK_TOKENS = 250_000
 
 
+OUT = Path(__file__).resolve().parent / "out" / "synthetic"
+"""Where the benchmarks keep the store: ``full`` (issue 4's shape) and ``quick`` (for smoke runs)."""
+
+
+def sizes(quick: bool) -> dict:
+    """The store's shape: issue 4's 10M tokens x 16,384 latents x ~32 firings, or 1M x 4,096 x 16."""
+    if quick:
+        return {"n_tokens": 1_000_000, "n_latents": 4096, "firings_per_token": 16}
+    return {"n_tokens": 10_000_000, "n_latents": 16_384, "firings_per_token": 32}
+
+
+def synthetic_store(quick: bool = False) -> Path:
+    """The one benchmark store every ``bench_*`` module uses (built on first use, then reused)."""
+    return make_synthetic_store(OUT / ("quick" if quick else "full"), **sizes(quick), seed=0)
+
+
 def make_synthetic_store(path: str | Path, n_tokens: int = 10_000_000, n_latents: int = 16_384,
                          firings_per_token: float = 32, seed: int = 0, *, verbose: bool = True) -> Path:
     """The store at ``path`` (built when missing or made with other parameters); returns ``path``.

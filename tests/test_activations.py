@@ -154,6 +154,18 @@ def test_missing_model_is_clear(train_store, tmp_path):
         next(iter_activations(open_corpus(train_store), cfg))
 
 
+def test_truncated_model_weights_are_one_sentence(gpt2_model_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(gpt2_model_dir, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(ActivationError, match=r"^Could not load the model in .*; check that its weight files are complete\.$") as err:
+        load_model(str(broken), "cpu")
+    assert "\n" not in str(err.value)
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError):
         ActivationConfig(model="m", layer=-2)

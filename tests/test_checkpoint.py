@@ -97,3 +97,13 @@ def test_wrong_shapes_and_versions(tmp_path):
     cfg_path.write_text(json.dumps({**cfg, "version": 99}))
     with pytest.raises(SaeError, match="version"):
         load_checkpoint(tmp_path / "ck")
+
+
+def test_damaged_train_state_is_one_clear_error(tmp_path):
+    out = tmp_path / "ck"
+    save_checkpoint(random_sae(), out, meta=_meta(), train_state=({"usage": torch.arange(4.0)}, {"step": 7}))
+    f = out / "train_state.safetensors"
+    f.write_bytes(f.read_bytes()[:20])
+    with pytest.raises(SaeError, match=r"^The training state in .* is missing or damaged, so the run cannot resume"):
+        load_train_state(out)
+    assert load_checkpoint(out).n_latents == 64  # the SAE itself still loads

@@ -96,3 +96,24 @@ def test_export_needs_out_and_a_known_format(tmp_path):
     # saelens is the default (and only) target
     assert run("sae", "export", str(folder), "--out", str(tmp_path / "o")).exit_code == 0
     assert (tmp_path / "o" / "sae_weights.safetensors").is_file()
+
+
+def test_info_shows_training_metrics_per_prefix(tmp_path):
+    """A tokrex checkpoint's training summary: the held-out FVU and L0 of each prefix/group, one row each."""
+    from tokrex.sae import Sae, SaeArch, save_checkpoint
+    from tokrex.sae.meta import SaeMeta
+
+    sae = Sae(SaeArch(d_in=8, n_latents=32, activation="batchtopk", k=4, groups=[8, 32]))
+    levels = [{"prefix": 8, "fvu": 0.5, "l0": 1.5}, {"prefix": 32, "fvu": 0.25, "l0": 4.0}]
+    summary = {"objective": "matryoshka-groups", "steps": 100, "tokens_per_s": 1234.5, "dead_latents": 3,
+               "holdout": {"n_tokens": 2048, "fvu": 0.25, "l0": 4.0, "prefixes": levels, "silent_latents": 2}}
+    meta = SaeMeta(format="tokrex", model="/models/tiny", layer=1, hook="resid_post", ctx=128)
+    save_checkpoint(sae, tmp_path / "ck", meta=meta, train_summary=summary)
+    result = run("sae", "info", str(tmp_path / "ck"))
+    assert result.exit_code == 0, result.output
+    rows = [" ".join(line.split()) for line in result.output.splitlines()]
+    for expected in ("model /models/tiny", "layer 1", "width d_in 8, 32 latents", "architecture batchtopk",
+                     "groups 2 levels, ends 8, 32", "training: objective matryoshka-groups", "training: dead_latents 3",
+                     "training: held-out FVU 0.25", "training: held-out prefix 8 FVU 0.5000, L0 1.50",
+                     "training: held-out prefix 32 FVU 0.2500, L0 4.00"):
+        assert expected in rows, (expected, result.output)

@@ -170,20 +170,22 @@ def test_end_to_end_with_a_real_sae(tmp_path, gpt2_tokenizer_dir, text_files, ti
     r2 = run("search", pattern, "--sae", tiny_sae_dir, "--store", store, "--format", "json", "--top", 3)
     assert r2.exit_code == 0 and json.loads(r2.stdout)["sae"] == obj["sae"]
     assert (store / "cache" / "sae-ids.json").is_file()
-    # ... and that path imports neither torch nor transformers
+    # ... and that path imports neither torch nor transformers, nor pandas (pyarrow's numpy bridge
+    # pulls it in, ~0.3 s of CPU: the query stage goes through Arrow buffers instead)
     import subprocess
     import sys
 
-    code = (
-        "import sys\n"
-        "from tokrex.cli.app import app\n"
-        f"sys.argv = ['tokrex', 'search', {pattern!r}, '--sae', {str(tiny_sae_dir)!r}, '--store', {str(store)!r},"
-        " '--format', 'json']\n"
-        "try:\n    app()\nexcept SystemExit:\n    pass\n"
-        "print('HEAVY', 'torch' in sys.modules, 'transformers' in sys.modules)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "HEAVY False False" in proc.stdout, proc.stdout + proc.stderr
+    for fmt in ("json", "table"):
+        code = (
+            "import sys\n"
+            "from tokrex.cli.app import app\n"
+            f"sys.argv = ['tokrex', 'search', {pattern!r}, '--sae', {str(tiny_sae_dir)!r}, '--store', {str(store)!r},"
+            f" '--format', {fmt!r}, '--holes']\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "print('HEAVY', 'torch' in sys.modules, 'transformers' in sys.modules, 'pandas' in sys.modules)\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert "HEAVY False False False" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_sae_from_another_tokenizer_is_one_sentence(planted, tmp_path, tiny_sae_dir):
@@ -198,3 +200,16 @@ def test_sae_from_another_tokenizer_is_one_sentence(planted, tmp_path, tiny_sae_
     assert r.exit_code == 1, r.output
     assert r.output.startswith("Error:") and "tokenizer" in r.output and "Traceback" not in r.output
     assert r.output.count("Error:") == 1
+
+
+def test_index_builds_show_progress_unless_no_progress(planted, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(planted.store, store)
+    for flag, shown in (("--no-progress", False), ("--progress", True)):
+        shutil.rmtree(store / "saes" / SAE_ID / "index", ignore_errors=True)
+        r = run("search", CAP, "--sae", SAE_ID, "--store", store, "--format", "json", flag)
+        assert r.exit_code == 0, r.output
+        assert ("Indexing firings by token" in r.stderr) is shown
+        assert json.loads(r.stdout)["n_positives"] > 0

@@ -146,3 +146,26 @@ def test_embedded_model_in_reduced_mode(tmp_path):
     assert out["n_docs"] == 1 and out["n_tokens"] > 200
     numbers = out["searches"][0]
     assert numbers["n_positives"] > 0 and numbers["latents"][0]["f1"] > 0
+
+
+def test_interrupted_training_resumes(tmp_path, bert_model_dir):
+    """Ctrl-C during training keeps a resumable checkpoint; the next run continues it, not restarts it."""
+    from tokrex.demo import run_demo
+
+    cfg = DemoConfig(home=tmp_path, model=str(bert_model_dir), layer=1, docs=2, latents=32, k=4, tokens=2560,
+                     batch_size=128, searches=False, progress=False)
+
+    def stop(event):
+        if event["event"] == "step" and event["step"] >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(cfg, train_progress=stop)
+    saved = json.loads((cfg.sae / "train_state.json").read_text())
+    assert 10 <= saved["step"] < 20 and not saved["complete"]
+    lines: list[str] = []
+    result = run_demo(cfg, log=lines.append)
+    assert any(line.startswith("Resuming") for line in lines), lines
+    assert {s.name: s.skipped for s in result.stages} == {"corpus": True, "activations": True, "train": False,
+                                                           "encode": False}
+    assert result.training["steps"] == 20

@@ -85,11 +85,12 @@ def test_quoted_words(run, capsys):
 def test_induction(run, capsys, store):
     import tokrex
 
-    out = run("induction", capsys=capsys)
     corpus = tokrex.open_corpus(store)
-    expected = tokrex.compile(_load("induction").PAIR, corpus.vocab).run(corpus.ids, corpus.doc_offsets).n_positives
-    assert expected > 0  # "Harry smiled at Hermione" repeats "Harry"/"Hermione" pairs... any repeated pair
-    assert f"{expected:,} positive tokens" in out
+    for args, pattern in (((), _load("induction").WORDS), (("--any",), _load("induction").ANY)):
+        out = run("induction", *args, capsys=capsys)
+        expected = tokrex.compile(pattern, corpus.vocab).run(corpus.ids, corpus.doc_offsets).n_positives
+        assert expected > 0  # "Harry ... Harry", "The cat ... The cat", quotes ...
+        assert f"{pattern}\n  {expected:,} positive tokens" in out
 
 
 def test_absorption_holes_match_the_top_latents_misses(run, capsys):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from query_fixtures import brute_auroc, brute_metrics, random_positives, random_store
 from tokrex.query.config import SearchConfig
 from tokrex.query.holes import cover, holes
-from tokrex.query.metrics import auroc, fires_above, latent_metrics, positive_hits, row_index
+from tokrex.query.metrics import above, auroc, auroc_half, fires_above, latent_metrics, positive_hits, row_index
 from tokrex.query.ranking import rank
 from tokrex.query.source import ArrayFirings
 
@@ -136,6 +136,34 @@ def test_auroc_property(rows, data):
     is_pos[positives] = True
     got = auroc(col.offsets, col.act, is_pos[col.token], len(positives), n)
     np.testing.assert_allclose(got, brute_auroc(acts, positives))
+    # the linear-time float16 path (the store's columns) gives the same values
+    half = [auroc_half(col.act[a:b], is_pos[col.token[a:b]], len(positives), n) for a, b in zip(col.offsets[:-1], col.offsets[1:])]
+    np.testing.assert_allclose(half, brute_auroc(acts, positives))
+
+
+def test_auroc_half_matches_brute_force_on_many_values():
+    rng = np.random.default_rng(7)
+    acts = np.where(rng.random((3000, 6)) < 0.4, rng.gamma(2.0, 0.5, (3000, 6)) + 0.01, 0).astype(np.float16)
+    positives = random_positives(7, 3000, 0.3)
+    is_pos = np.zeros(3000, dtype=bool)
+    is_pos[positives] = True
+    want = brute_auroc(acts, positives)
+    for j in range(6):
+        fire = acts[:, j] > 0
+        assert auroc_half(acts[fire, j], is_pos[fire], len(positives), 3000) == pytest.approx(want[j], abs=1e-12)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1e-9, 0.3, 0.5, 0.50024414, 0.5003, 1.7, 70000.0, 1e30])
+def test_above_and_chunked_fires_above_match_float64(threshold):
+    rng = np.random.default_rng(11)
+    counts = rng.integers(0, 50, 40)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    act = (rng.random(offsets[-1]) * 2 + 1e-4).astype(np.float16)
+    exact = act.astype(np.float64) > threshold
+    np.testing.assert_array_equal(above(act, threshold), exact)
+    want = np.array([exact[a:b].sum() for a, b in zip(offsets[:-1], offsets[1:])])
+    for chunk in (1, 7, 64, 1 << 24):
+        np.testing.assert_array_equal(fires_above(offsets, act, threshold, chunk=chunk), want)
 
 
 def test_edge_cases_no_and_all_positives():

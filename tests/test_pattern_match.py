@@ -120,6 +120,13 @@ def test_word_atoms_follow_the_joining_rule():
     assert run('<"hello"i>', corpus)[1] == [(0, 4, 5), (1, 1, 2)]
 
 
+def test_long_words_are_told_apart():
+    """Words longer than one int64 key can hold (here 4**46 > 2**63) are still compared exactly."""
+    corpus = "\n".join([" a|" + "|".join(["b"] * 45), " a|" + "|".join(["b"] * 44) + "|c", " a|" + "|".join(["b"] * 45)])
+    assert run('<"ab{45}">', corpus)[1] == [(0, 0, 46), (2, 0, 46)]
+    assert run('<"ab{44}c">', corpus)[1] == [(1, 0, 46)]
+
+
 def test_word_flags_and_punctuation():
     corpus = ' Mass|ach|usetts|,| said| "|Hello|"'
     assert run('"\\w+"w', corpus)[0] == [" Mass", " said", "Hello"]

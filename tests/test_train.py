@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from train_fixtures import train_store, one_thread  # noqa: F401
+from train_fixtures import gpt2_wide_model_dir, train_store, one_thread  # noqa: F401
 
 from tokrex.corpus import open_corpus
 from tokrex.errors import ActivationError, UsageError
@@ -131,3 +131,55 @@ def test_resume_without_state_and_tokenizer_mismatch(train_store, gpt2_model_dir
         train(corpus, _cfg(gpt2_model_dir), out=tmp_path / "none", resume=True)
     with pytest.raises(ActivationError, match="tokenizer"):
         train(corpus, _cfg(bert_model_dir), show_progress=False)
+
+
+def _interrupted_run(corpus, cfg, out):
+    def ctrl_c_at_10(event):
+        if event["event"] == "step" and event["step"] == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(corpus, cfg, out=out, progress=ctrl_c_at_10, show_progress=False)
+
+
+def test_resume_refuses_another_width_model_and_corpus(train_store, gpt2_model_dir, gpt2_wide_model_dir,
+                                                       tmp_path_factory, tmp_path):
+    from train_fixtures import build_store
+
+    from conftest import TEXTS
+    from tokrex.errors import SaeError
+
+    corpus = open_corpus(train_store)
+    _interrupted_run(corpus, _cfg(gpt2_model_dir, tokens=128 * 40), tmp_path / "cut")
+    # a model of another width: one sentence naming both widths, before anything is computed
+    with pytest.raises(SaeError, match=r"^The saved run's SAE reads 32-wide activations but model .* has width 48"):
+        train(corpus, _cfg(gpt2_wide_model_dir, tokens=128 * 40), out=tmp_path / "cut", resume=True,
+              show_progress=False)
+    # the same tokenizer over other documents: another corpus
+    other = open_corpus(build_store(tmp_path_factory, gpt2_model_dir, "othercorpus", TEXTS * 40))
+    with pytest.raises(UsageError, match="another corpus store"):
+        train(other, _cfg(gpt2_model_dir, tokens=128 * 40), out=tmp_path / "cut", resume=True, show_progress=False)
+    assert load_train_state(tmp_path / "cut")[1]["step"] == 10
+
+
+def test_relative_model_path_is_recorded_absolute(train_store, gpt2_model_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(gpt2_model_dir.parent)
+    res = train(open_corpus(train_store), _cfg(gpt2_model_dir.name, tokens=128 * 10), out=tmp_path / "ck",
+                show_progress=False)
+    assert res.sae.meta.model == str(gpt2_model_dir)
+    cfg = json.loads((tmp_path / "ck" / "cfg.json").read_text())
+    assert cfg["model"]["name"] == str(gpt2_model_dir) and set(cfg["model"]) == {"name", "config_hash", "weights_fingerprint"}
+
+
+def test_foreign_out_directory_is_refused_before_any_work(train_store, gpt2_model_dir, tmp_path):
+    from train_fixtures import fresh_copy
+
+    from tokrex.errors import SaeError
+
+    store = fresh_copy(train_store, tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(SaeError, match="not a tokrex checkpoint"):
+        train(open_corpus(store), _cfg(gpt2_model_dir), out=tmp_path / "out", show_progress=False)
+    assert not (store / "activations").exists()  # refused before caching anything
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"

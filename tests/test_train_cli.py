@@ -72,3 +72,21 @@ def test_every_config_field_is_an_option_with_help():
         opt = "--" + f.name.replace("_", "-")
         assert opt in options, opt
         assert options[opt].help, opt
+
+
+def test_progress_shows_every_field_in_a_narrow_log(train_store, gpt2_model_dir, tmp_path):
+    """Off a terminal (a pipe, a CI log, 80 columns) each log step is one whole line: nothing is cut off."""
+    import re
+
+    args = ["--store", train_store, "--model", gpt2_model_dir, "--layer", 0, "--k", 4, "--batch-size", 128, "--ctx", 32,
+            "--holdout", "2k", "--tokens", 128 * 40, "--log-every", 20, "--groups", "16,32,64", "--out", tmp_path / "ck"]
+    result = CliRunner().invoke(app, ["train", *map(str, args)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("step ")]
+    assert len(lines) == 2, result.output
+    pattern = (r"^step 40/40  [\d,]+ tok/s  loss [\d.]+  L0 [\d.]+  FVU [\d.]+ "
+               r"\(per prefix 16:[\d.]+ 32:[\d.]+ 64:[\d.]+\)  dead [\d.]+%$")
+    assert re.match(pattern, lines[-1]), lines[-1]
+    # --latents defaults to the last group end; the summary names dead latents, time and tokens/s
+    assert json.loads((tmp_path / "ck" / "cfg.json").read_text())["n_latents"] == 64
+    assert re.search(r"dead latents \d+ \([\d.]+%\); 40 steps, 5,120 tokens in [\d.]+ s \([\d,]+ tokens/s\)", result.output)

@@ -137,6 +137,10 @@ def test_config_cross_checks():
     assert TrainConfig(model="m", layer=0).k == 32
     assert TrainConfig(model="m", layer=0, l0=20).arch == "relu"
     assert TrainConfig(model="m", layer=0, latents=8192, groups=[128, 512]).groups == [128, 512, 8192]
+    assert TrainConfig(model="m", layer=0).latents == 4096
+    assert TrainConfig(model="m", layer=0, groups=[128, 512, 2048, 8192]).latents == 8192  # --latents defaults to the last group end
+    with pytest.raises(ValueError, match="alternatives"):
+        TrainConfig(model="m", layer=0, k=32, l0=32)
     for bad in (dict(k=4, l0=3), dict(arch="relu"), dict(groups=[512, 128]), dict(objective="vanilla", groups=[8]),
                 dict(k=5000), dict(warmup=0.8, decay=0.5), dict(layer=-3), dict(hook="nope"), dict(data="disk")):
         with pytest.raises(ValueError):

@@ -69,3 +69,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def gpt2_wide_model_dir(tmp_path_factory, gpt2_model_dir) -> Path:
+    """A random 2-layer GPT-2 with the same tokenizer as ``gpt2_model_dir`` but d_model 48."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tok = AutoTokenizer.from_pretrained(gpt2_model_dir)
+    torch.manual_seed(1)
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=48, n_layer=2, n_head=2,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    out = tmp_path_factory.mktemp("gpt2wide")
+    GPT2LMHeadModel(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

@@ -29,7 +29,7 @@ from tokrex.errors import ActivationError
 
 FORMAT = "tokrex-activations"
 VERSION = 1
-SHARD_BYTES = 256 << 20
+SHARD_BYTES = 64 << 20  # small enough that an interruption loses little work
 
 
 def corpus_identity(corpus) -> dict[str, Any]:

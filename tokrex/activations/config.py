@@ -31,7 +31,7 @@ class ActivationConfig:
     batch_size: int = 32
     """Windows per forward pass (a starting value: halved on CUDA out-of-memory)."""
     shard_tokens: int | None = None
-    """Rows per cache shard; None sizes shards to about 256 MiB."""
+    """Rows per cache shard; None sizes shards to about 64 MiB (the unit of work an interruption can lose)."""
 
     def __post_init__(self) -> None:
         if self.layer < -1:

@@ -63,14 +63,20 @@ def _groups(lay: Layout, kg: np.ndarray, k: int):
     if cached is None:
         valid = np.flatnonzero(kg >= 0)
         ids = kg[valid]
+        new = np.zeros(valid.size, dtype=bool)
+        new[:1] = True
         if ids.size and int(ids.max()) < 2**16:
             order = np.argsort(ids.astype(np.uint16), kind="stable")  # radix sort
+            pos = valid[order]
+            group_start = np.cumsum(np.bincount(ids))[:-1]  # where each k-gram's run begins
+            new[group_start[group_start < new.size]] = True
+            doc = lay.doc_of[pos]
+            new[1:] |= doc[1:] != doc[:-1]
         else:
             order = np.argsort(ids, kind="stable")
-        pos = valid[order]
-        grp, doc = ids[order], lay.doc_of[pos]
-        new = np.ones(pos.size, dtype=bool)
-        new[1:] = (grp[1:] != grp[:-1]) | (doc[1:] != doc[:-1])
+            pos = valid[order]
+            grp, doc = ids[order], lay.doc_of[pos]
+            new[1:] = (grp[1:] != grp[:-1]) | (doc[1:] != doc[:-1])
         starts = np.flatnonzero(new)
         seg = np.cumsum(new) - 1
         cached = lay.__dict__[key] = (pos, seg, starts)

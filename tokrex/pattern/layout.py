@@ -138,10 +138,12 @@ class Layout:
     @cached_property
     def word_end(self) -> np.ndarray:
         """(M,) for each token, the boundary where the run of tokens joined to it ends."""
-        idx = np.arange(self.M, dtype=np.int64)
-        brk = np.where(self.joins, self.M, idx)
-        nxt = np.minimum.accumulate(brk[::-1])[::-1]  # first non-joining token at or after p
-        out = np.empty(self.M, dtype=np.int64)
+        dtype = np.int32 if self.M < 2**31 - 1 else np.int64  # half the memory of int64 arrays
+        nxt = np.arange(self.M, dtype=dtype)
+        nxt[self.joins] = self.M
+        rev = nxt[::-1]
+        np.minimum.accumulate(rev, out=rev)  # nxt[p]: first non-joining token at or after p
+        out = np.empty(self.M, dtype=dtype)
         out[:-1] = nxt[1:]
         out[-1] = self.M
         return out

@@ -72,7 +72,7 @@ def _hits_chunk(offsets, latent, act, tokens, n_latents: int, threshold: float):
         a = np.take(act, rows)
         act_sum += np.bincount(lat, weights=a, minlength=n_latents)
         if threshold > 0:
-            lat = lat[a > np.float64(threshold)]
+            lat = lat[above(a, threshold)]
         tp += np.bincount(lat, minlength=n_latents)
     return tp, act_sum
 
@@ -101,11 +101,35 @@ def positive_hits(
     return tp, s
 
 
-def fires_above(offsets: np.ndarray, act: np.ndarray, threshold: float) -> np.ndarray:
-    """Per-latent count of activations above ``threshold`` from a latent-major CSC index (``offsets`` [L+1])."""
+def above(act: np.ndarray, threshold: float) -> np.ndarray:
+    """``act > threshold`` for activations > 0; on float16 an integer compare of the bit patterns
+    (positive float16 values order like their bits), several times faster than numpy's float16 compare."""
+    act = np.asarray(act)
+    if act.dtype != np.float16:
+        return act > np.float64(threshold)
+    with np.errstate(over="ignore"):
+        floor = np.float16(threshold)  # then the largest float16 <= threshold: a > threshold iff a > floor
+    if float(floor) > threshold:
+        floor = np.nextafter(floor, np.float16(-np.inf))
+    if floor < 0:
+        return np.ones(act.shape, dtype=bool)
+    return act.view(np.uint16) > floor.view(np.uint16)
+
+
+def fires_above(offsets: np.ndarray, act: np.ndarray, threshold: float, chunk: int = 1 << 24) -> np.ndarray:
+    """Per-latent count of activations above ``threshold`` from a latent-major CSC index (``offsets`` [L+1]).
+
+    Reads ``act`` in chunks of ``chunk`` rows, so memory stays small whatever the store's size.
+    """
     offsets = np.asarray(offsets, dtype=np.int64)
-    above = np.concatenate([[0], np.cumsum(np.asarray(act) > np.float64(threshold), dtype=np.int64)])
-    return above[offsets[1:]] - above[offsets[:-1]]
+    starts, ends = offsets[:-1], offsets[1:]
+    out = np.zeros(len(starts), dtype=np.int64)
+    cum = np.zeros(min(chunk, len(act)) + 1, dtype=np.int32)
+    for a in range(0, len(act), chunk):
+        b = min(a + chunk, len(act))
+        np.cumsum(above(act[a:b], threshold), dtype=np.int32, out=cum[1 : b - a + 1])
+        out += cum[np.clip(ends, a, b) - a] - cum[np.clip(starts, a, b) - a]
+    return out
 
 
 def latent_metrics(
@@ -183,3 +207,30 @@ def auroc(
     credit = neg_before_group + 0.5 * neg_in_group
     u += np.bincount(o_owner[o_pos], weights=credit[o_pos], minlength=k)
     return u / (float(n_pos) * float(n_neg))
+
+
+def auroc_half(act: np.ndarray, is_pos: np.ndarray, n_pos: int, n_tokens: int) -> float:
+    """Exact AUROC of one latent from its float16 activations (> 0) and whether each row is a positive.
+
+    Same definition as ``auroc`` (silent tokens score 0, ties count one half), in linear time: the
+    bit patterns of positive float16 values sort like the values, so a counting sort over them
+    replaces the comparison sort (seconds instead of minutes for latents firing millions of times).
+    """
+    n_neg = n_tokens - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return 0.5
+    bits = np.asarray(act, dtype=np.float16).view(np.uint16)
+    is_pos = np.asarray(is_pos, dtype=bool)
+    tp = int(np.count_nonzero(is_pos))
+    fp = len(bits) - tp
+    zero_neg = n_neg - fp
+    twice = (2 * tp + (n_pos - tp)) * zero_neg  # firing positives beat silent negatives; silent ones tie
+    if tp and fp:
+        lo = int(bits.min())
+        shifted = bits - np.uint16(lo)
+        width = int(shifted.max()) + 1
+        h_pos = np.bincount(shifted[is_pos], minlength=width)
+        h_neg = np.bincount(shifted, minlength=width) - h_pos
+        below = np.cumsum(h_neg) - h_neg  # firing negatives strictly below each value
+        twice += int(np.dot(h_pos, 2 * below + h_neg))
+    return twice / (2.0 * n_pos * n_neg)

@@ -26,7 +26,7 @@ from tokrex.errors import QueryError
 from tokrex.query.arrow import table as arrow_table
 from tokrex.query.arrow import to_numpy
 from tokrex.query.config import SearchConfig
-from tokrex.query.metrics import auroc, fires_above, latent_metrics, positive_hits, row_index
+from tokrex.query.metrics import auroc, auroc_half, fires_above, latent_metrics, positive_hits, row_index
 
 COLUMNS = (
     "rank", "latent", "level", "tp", "fp", "fn", "precision", "recall", "f1", "cosine",
@@ -109,6 +109,12 @@ def auroc_of(latents: np.ndarray, firings, is_pos: np.ndarray, n_pos: int) -> np
     latents = np.asarray(latents, dtype=np.int64)
     index = firings.latent_index()
     offsets = np.asarray(index.offsets, dtype=np.int64)
+    if np.asarray(index.act[:0]).dtype == np.float16:  # the store's columns: linear time, one latent at a time
+        out = np.empty(len(latents))
+        for i, lat in enumerate(latents.tolist()):
+            s, e = int(offsets[lat]), int(offsets[lat + 1])
+            out[i] = auroc_half(index.act[s:e], is_pos[index.token[s:e]], n_pos, firings.n_tokens)
+        return out
     rows = row_index(offsets, latents)
     lens = offsets[latents + 1] - offsets[latents]
     col_offsets = np.concatenate([[0], np.cumsum(lens)])

@@ -76,7 +76,7 @@ def save_checkpoint(sae: Sae, dir: str | os.PathLike, *args: Any, train_summary:
         meta, dir = dir, args[0]
     out = Path(dir).expanduser()
     meta = meta or getattr(sae, "meta", None) or SaeMeta()
-    _check_target(out)
+    check_target(out)
     from safetensors.torch import save_file
 
     cfg = checkpoint_config(sae, meta, train_summary)
@@ -97,7 +97,8 @@ def save_checkpoint(sae: Sae, dir: str | os.PathLike, *args: Any, train_summary:
     return out
 
 
-def _check_target(out: Path) -> None:
+def check_target(out: Path) -> None:
+    """Refuse a save target that is a file, or a non-empty directory that is not a tokrex checkpoint."""
     if out.exists() and not out.is_dir():
         raise SaeError(f"{out} is a file; a checkpoint is a directory, so choose another path.")
     if out.is_dir() and any(out.iterdir()) and not (out / CFG).is_file():

@@ -311,6 +311,8 @@ def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bo
             return TrainResult(sae=sae, summary=sae.meta.extra.get("training") or {}, out=out)
     elif out is not None and (out / checkpoint.CFG).exists():
         raise UsageError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out.")
+    elif out is not None:
+        checkpoint.check_target(out)  # before any work: --out must be new, empty or a tokrex checkpoint
     model_dir = resolve_model_dir(cfg.model)
     check_tokenizer(corpus, load_tokenizer(model_dir), cfg.model)
     device = resolve_device(cfg.device)
