@@ -24,7 +24,14 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "match_cli"
 TARGET_S = 3.0
 TARGET_MB = 1536
-PATTERNS = ['"[A-Z][a-z]+"', '"The" "[a-z]+" "[a-z]+"?']
+PATTERNS = [
+    '"[A-Z][a-z]+"',                      # a single token
+    '"The" "[a-z]+" "[a-z]+"?',           # a 3-atom sequence
+    '"[a-z]+" (?= " the"s)',              # a lookahead
+    '"The" @"[a-z]+" "statement"',        # a target marker
+    '<"[A-Z][a-z]+">',                    # a word atom
+    '(?<a>.) .* \\k<a>',                  # induction
+]
 
 
 def _train_tokenizer(dest: Path, vocab_size: int) -> Path:

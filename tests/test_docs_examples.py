@@ -256,3 +256,16 @@ def test_readme_python_snippets_run(demo_like_home, monkeypatch, capsys):
         ran += 1
     assert ran >= 1
     assert capsys.readouterr().out.strip()
+
+
+def test_readme_file_map_is_current():
+    """The repository map is generated from the tree (python docs/gen_filemap.py); stale means a module was added or renamed."""
+    import subprocess
+    import sys
+
+    path = readme()
+    if path is None:
+        pytest.skip("no README yet")
+    proc = subprocess.run([sys.executable, str(ROOT / "docs" / "gen_filemap.py"), str(path), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -13,7 +13,7 @@ import typer
 from tokrex.cli.common import dump_json, err_console, out_console, write_output
 from tokrex.demo.config import DemoConfig
 
-D = DemoConfig()  # the defaults, shown by --help
+DEFAULTS = DemoConfig()  # the defaults, shown by --help
 
 
 def _count(n: int) -> str:
@@ -38,18 +38,18 @@ def demo(
     home: Optional[Path] = typer.Option(None, "--home", metavar="DIR", show_default=False, help="Cache root: the store goes to DIR/demo/store, the SAE to DIR/demo/sae (default: $TOKREX_HOME, else ~/.cache/tokrex)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", metavar="DIR", show_default=False, help="A transformers model directory to use instead of the embedded all-MiniLM-L6-v2."),
     docs: Optional[int] = typer.Option(None, "--docs", min=1, metavar="N", show_default=False, help="Use only the first N documentation topics (default: all 79, about 128k tokens)."),
-    layer: int = typer.Option(D.layer, "--layer", "-l", min=0, metavar="N", help="0-based block whose residual stream the SAE reads."),
-    latents: int = typer.Option(D.latents, "--latents", "-n", min=1, metavar="N", help="SAE width (number of latents)."),
-    k: int = typer.Option(D.k, "--k", min=1, metavar="K", help="Active latents per token (BatchTopK)."),
-    tokens: str = typer.Option(_count(D.tokens), "--tokens", "-t", metavar="N", help="Training activations to consume; suffixes k, M (the corpus repeats in epochs)."),
-    batch_size: int = typer.Option(D.batch_size, "--batch-size", "-b", min=1, metavar="N", help="Activations per optimizer step."),
+    layer: int = typer.Option(DEFAULTS.layer, "--layer", "-l", min=0, metavar="N", help="0-based block whose residual stream the SAE reads."),
+    latents: int = typer.Option(DEFAULTS.latents, "--latents", "-n", min=1, metavar="N", help="SAE width (number of latents)."),
+    k: int = typer.Option(DEFAULTS.k, "--k", min=1, metavar="K", help="Active latents per token (BatchTopK)."),
+    tokens: str = typer.Option(_count(DEFAULTS.tokens), "--tokens", "-t", metavar="N", help="Training activations to consume; suffixes k, M (the corpus repeats in epochs)."),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size", "-b", min=1, metavar="N", help="Activations per optimizer step."),
     lr: Optional[float] = typer.Option(None, "--lr", metavar="LR", show_default=False, help="Peak learning rate (default: tokrex train's width-scaled default)."),
     objective: ObjectiveChoice = typer.Option(ObjectiveChoice.matryoshka, "--objective", help="matryoshka (random nested prefixes) or vanilla (one prefix)."),
-    ctx: int = typer.Option(D.ctx, "--ctx", min=1, metavar="N", help="Corpus tokens per model window."),
-    seed: int = typer.Option(D.seed, "--seed", metavar="S", help="Seed for initialization, data order and prefix sampling."),
+    ctx: int = typer.Option(DEFAULTS.ctx, "--ctx", min=1, metavar="N", help="Corpus tokens per model window."),
+    seed: int = typer.Option(DEFAULTS.seed, "--seed", metavar="S", help="Seed for initialization, data order and prefix sampling."),
     device: Optional[str] = typer.Option(None, "--device", metavar="D", show_default=False, help="cpu, cuda or cuda:N (default: CUDA when available)."),
     searches: bool = typer.Option(True, "--searches/--no-searches", help="Run the example searches at the end."),
-    top: int = typer.Option(D.top, "--top", min=0, metavar="N", help="Latents listed per example search."),
+    top: int = typer.Option(DEFAULTS.top, "--top", min=0, metavar="N", help="Latents listed per example search."),
     examples: int = typer.Option(1, "--examples", min=0, metavar="N", help="Show example contexts under the first N latents of each search."),
     context: int = typer.Option(6, "--context", "-C", min=0, metavar="N", help="Tokens of context on each side of an example."),
     fresh: bool = typer.Option(False, "--fresh", help="Delete the demo cache (store, SAE, firings) first and rebuild everything."),
@@ -74,7 +74,9 @@ def demo(
         raise UsageError(str(exc).rstrip(".") + ".") from None
 
     def log(line: str) -> None:
-        err_console.print(f"[bold cyan]demo[/] {line}", markup=True, highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err_console.print(f"[bold cyan]demo[/] {escape(line)}", highlight=False, soft_wrap=True)
 
     from tokrex.cli.train import _LiveView
 

@@ -53,7 +53,7 @@ def train_command(
     l0: Optional[float] = typer.Option(None, "--l0", metavar="TARGET", help="Target mean active latents for relu; the L1 coefficient adapts to reach it."),
     tokens: str = typer.Option("5M", "--tokens", "-t", metavar="N", help="Training activations to consume; suffixes k, M, G (e.g. 200k, 5M)."),
     batch_size: int = typer.Option(4096, "--batch-size", "-b", metavar="N", help="Activations per optimizer step."),
-    lr: Optional[float] = typer.Option(None, "--lr", metavar="LR", help="Peak learning rate (default 2e-4/sqrt(latents/16384), halved for relu)."),
+    lr: Optional[float] = typer.Option(None, "--lr", metavar="LR", help="Peak learning rate (default 2e-4/sqrt(latents/16384), 4x that for relu)."),
     seed: int = typer.Option(0, "--seed", metavar="S", help="Seed for initialization, data order and prefix sampling (deterministic on CPU)."),
     device: Optional[str] = typer.Option(None, "--device", metavar="D", help="cpu, cuda or cuda:N (default: CUDA when available)."),
     data: DataChoice = typer.Option(DataChoice.auto, "--data", help="cache (activation cache on disk), stream (model -> shuffle buffer) or auto (by free disk)."),

@@ -241,6 +241,7 @@ def _run_positions(tokens: np.ndarray, lay: Layout) -> MatchResult:
 def run_engine(query: A.Node, engine: Engine, marks: bool) -> MatchResult:
     """Positives and spans of a back-reference-free query."""
     lay = engine.lay
+
     def last_tokens():  # global index of each match's last token
         ends = engine.fwd(query, engine.ALL, BOOL)
         return lay.token_indices(ends[1:]) if ends is not None else np.zeros(0, dtype=np.int64)

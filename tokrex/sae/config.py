@@ -52,7 +52,8 @@ class TrainConfig:
     batch_size: int = 4096
     """Activations per optimizer step."""
     lr: float | None = None
-    """Peak learning rate; None scales it with width: 2e-4 / sqrt(latents / 16384), halved for relu."""
+    """Peak learning rate; None scales it with width: 2e-4 / sqrt(latents / 16384), four times that for
+    relu (L1-trained SAEs must move their biases far to gate latents off)."""
     seed: int = 0
     """Seed for initialization, data order and prefix sampling (training is deterministic on CPU)."""
     device: str | None = None
@@ -143,7 +144,7 @@ class TrainConfig:
         if self.lr is not None:
             return self.lr
         base = 2e-4 / math.sqrt(self.latents / 16384)
-        return base if self.arch != "relu" else base / 2
+        return base if self.arch != "relu" else 4 * base
 
     @property
     def prefix_mode(self) -> Literal["random", "groups", "single"]:

@@ -39,6 +39,7 @@ from tokrex.sae.schedule import update_l1, wsd_lr
 ProgressFn = Callable[[dict[str, Any]], None]
 METRICS = "metrics.jsonl"
 _PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec")
+L1_INIT = 0.5  # initial L1 coefficient times d_in (relu); the controller adapts it to reach --l0
 # Fields that may change between a run and its resumption.
 _OPERATIONAL = {"device", "log_every", "save_every", "model_batch", "data", "buffer"}
 
@@ -68,7 +69,7 @@ class Trainer:
         self.since_fired = torch.zeros(n, dtype=torch.int64, device=self.device)
         self.usage = torch.zeros(n, dtype=torch.float32, device=self.device)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.l1 = torch.tensor(4.0 / sae.d_in, device=self.device)
+        self.l1 = torch.tensor(L1_INIT / sae.d_in, device=self.device)  # low: L0 starts high and comes down
         self.l0_ema = torch.zeros((), device=self.device)
         self.step, self.tokens, self.position = 0, 0, (0, 0)
         self.elapsed = 0.0
