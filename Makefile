@@ -32,9 +32,10 @@ test-all: venv
 bench: venv
 	$(BIN)/python benchmarks/run.py
 
-## Regenerate docs/cli.md from --help.
+## Regenerate docs/cli.md from --help and the README's file map from the modules.
 docs: venv
 	$(BIN)/python docs/gen_cli.py
+	$(BIN)/python docs/gen_filemap.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

@@ -1,7 +1,7 @@
 """Generate the README's file map from the real tree: one line per module, its docstring's first line.
 
 ``python docs/gen_filemap.py [FILE]`` rewrites the block between ``<!-- filemap -->`` and
-``<!-- /filemap -->`` in FILE (default: README.md, else docs/_readme_draft.md);
+``<!-- /filemap -->`` in FILE (default: README.md);
 ``--check`` exits 1 when that block is stale (a test runs it).
 """
 
@@ -47,8 +47,7 @@ def target(argv: list[str]) -> Path:
     args = [a for a in argv if not a.startswith("--")]
     if args:
         return Path(args[0])
-    readme = ROOT / "README.md"
-    return readme if readme.is_file() and START in readme.read_text(encoding="utf-8") else ROOT / "docs" / "_readme_draft.md"
+    return ROOT / "README.md"
 
 
 def main(argv: list[str]) -> int:

@@ -29,12 +29,9 @@ PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(?:[./][A-Za-z0-9_.]+)?$")  # DIR, CK
 
 
 def readme() -> Path | None:
-    """README.md once it holds a `tokrex` example, else the draft the lead merges into it."""
+    """The README, whose examples are checked like the docs'."""
     path = ROOT / "README.md"
-    if path.is_file() and "```" in path.read_text(encoding="utf-8") and "tokrex demo" in path.read_text(encoding="utf-8"):
-        return path
-    draft = ROOT / "docs" / "_readme_draft.md"
-    return draft if draft.is_file() else None
+    return path if path.is_file() else None
 
 
 def blocks(text: str) -> list[tuple[str, int, str]]:
@@ -177,7 +174,7 @@ COMMANDS = _commands()
 
 def test_docs_have_commands_to_check():
     assert len(COMMANDS) >= 10
-    assert readme() is not None, "README.md (or docs/_readme_draft.md) is missing"
+    assert readme() is not None, "README.md is missing"
 
 
 @pytest.mark.parametrize("where,line,command", COMMANDS, ids=[f"{w}:{n}" for w, n, _ in COMMANDS])

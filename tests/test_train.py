@@ -74,6 +74,9 @@ def test_vanilla_relu_moves_l0_toward_target(train_store, gpt2_model_dir):
     assert res.sae.arch.groups == [64] and res.sae.arch.activation == "relu"
     assert steps[0]["l0"] > 15 and steps[-1]["l0"] < 0.6 * steps[0]["l0"]
     assert steps[-1]["l1_coef"] > steps[0]["l1_coef"]
+    # the L1 SAE still reconstructs: L0 comes down toward the target without collapsing to FVU ~ 1
+    held = res.summary["holdout"]
+    assert 3 < held["l0"] < 12 and held["fvu"] < 0.5 and res.summary["dead_latents"] < 8
 
 
 def test_same_seed_same_sae_on_cpu(train_store, gpt2_model_dir):
@@ -183,3 +186,27 @@ def test_foreign_out_directory_is_refused_before_any_work(train_store, gpt2_mode
         train(open_corpus(store), _cfg(gpt2_model_dir), out=tmp_path / "out", show_progress=False)
     assert not (store / "activations").exists()  # refused before caching anything
     assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+
+
+def test_ctrl_c_during_the_final_evaluation_keeps_the_trained_weights(train_store, gpt2_model_dir, tmp_path, monkeypatch):
+    import tokrex.sae.train as train_module
+
+    corpus = open_corpus(train_store)
+    cfg = _cfg(gpt2_model_dir, tokens=128 * 30, groups=[16, 64], save_every=0)
+    whole = train(corpus, cfg, show_progress=False)
+    real_summary = train_module._summary
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_summary", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train(corpus, cfg, out=tmp_path / "ck", show_progress=False)
+    tensors, info = load_train_state(tmp_path / "ck")
+    assert info["step"] == 30 and not info["complete"]  # the trained weights were saved, not the step-0 ones
+    monkeypatch.setattr(train_module, "_summary", real_summary)
+    resumed = train(corpus, cfg, out=tmp_path / "ck", resume=True, show_progress=False)
+    assert resumed.summary["steps"] == 30 and load_train_state(tmp_path / "ck")[1]["complete"]
+    w1, w2 = _weights(whole.sae), _weights(resumed.sae)
+    assert all(torch.equal(w1[n], w2[n]) for n in w1)
+    assert resumed.summary["holdout"] == whole.summary["holdout"]

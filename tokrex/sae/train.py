@@ -77,14 +77,15 @@ class Trainer:
 
     # -- state ------------------------------------------------------------------------------------
 
-    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    def state(self, complete: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Everything a resumed run needs; ``complete`` once the final summary is saved with it."""
         tensors = {"since_fired": self.since_fired, "usage": self.usage, "rng": self.gen.get_state(), "l1_coef": self.l1,
                    "l0_ema": self.l0_ema}
         for name in _PARAMS:
             for key, value in self.opt.state.get(getattr(self.sae, name), {}).items():
                 tensors[f"adam.{name}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
         info = {**self.info, "step": self.step, "tokens_seen": self.tokens, "round": self.position[0],
-                "batch": self.position[1], "elapsed_s": self.elapsed, "complete": self.step >= self.cfg.steps,
+                "batch": self.position[1], "elapsed_s": self.elapsed, "complete": complete,
                 "config": dataclasses.asdict(self.cfg)}
         return tensors, info
 
@@ -211,7 +212,8 @@ class Trainer:
 
     def save(self, summary: dict[str, Any] | None = None) -> None:
         self.calibrate_threshold()
-        checkpoint.save_checkpoint(self.sae, self.out, meta=self.meta, train_summary=summary, train_state=self.state())
+        checkpoint.save_checkpoint(self.sae, self.out, meta=self.meta, train_summary=summary,
+                                   train_state=self.state(complete=summary is not None))
 
 
 @contextlib.contextmanager
@@ -344,9 +346,14 @@ def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bo
         progress({"event": "start", "steps": cfg.steps, "step": trainer.step, "data": mode, "device": str(device),
                   "n_train": split.n_train, "holdout": split.hold_stop - split.hold_start})
     with _tf32(device):
-        trainer.fit()
-        trainer.calibrate_threshold()
-    summary = _summary(cfg, trainer, batches, mode, device)
+        trainer.fit()  # saves a resumable checkpoint itself when interrupted
+        try:
+            trainer.calibrate_threshold()
+            summary = _summary(cfg, trainer, batches, mode, device)
+        except KeyboardInterrupt:  # trained but not yet evaluated: keep the weights; --resume evaluates
+            if out:
+                trainer.save()
+            raise
     sae.meta.extra["training"] = summary
     if out:
         trainer.save(summary)
