@@ -113,11 +113,15 @@ class Sae(nn.Module):
         return self.activate(pre)
 
     def _activate_inplace(self, pre: Tensor) -> Tensor | None:
-        """The same result as ``activate`` in one in-place elementwise pass over ``pre`` (a temporary),
-        when the nonlinearity allows it: ReLU, or a threshold shared by every latent."""
+        """The same result as ``activate``, computed in place in ``pre`` (a temporary), when the
+        nonlinearity allows it: ReLU, TopK, or a threshold shared by every latent."""
         a = self.arch.activation
         if a == "relu":
             return pre.relu_()
+        if a == "topk":
+            # top-k of relu(pre) == relu(top-k of pre); reuse ``pre`` as the output buffer
+            vals, idx = pre.topk(min(self.arch.k, pre.shape[-1]), dim=-1, sorted=False)
+            return pre.zero_().scatter_(-1, idx, vals.relu_())
         if a in ("batchtopk", "jumprelu"):
             t = self._uniform_threshold()
             if t is not None:
