@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tokrex.errors import ActivationError
+from tokrex.errors import ActivationError, UsageError
 
 # Submodules whose output is the block's MLP / attention contribution, tried in order.
 _MLP_PATHS = ("output.dense", "mlp", "feed_forward", "ffn", "fc2")
@@ -102,9 +102,9 @@ def resolve_device(device: str | None) -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ActivationError(f"Unknown device {device!r}; use cpu, cuda or cuda:N.") from None
+        raise UsageError(f"Unknown device {device!r}; use cpu, cuda or cuda:N.") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ActivationError(f"Device {device!r} was asked for but CUDA is not available; use --device cpu.")
+        raise UsageError(f"--device {device} was asked for but CUDA is not available; use --device cpu.")
     return dev
 
 

@@ -145,17 +145,9 @@ def resolve_settings(sae: Any, cfg: EncodeConfig) -> dict:
 
 
 def _device(device: str | None) -> str:
-    import torch
+    from tokrex.activations.model import resolve_device
 
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"Unknown device {device!r}; use cpu, cuda or cuda:N.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {device} was asked for but CUDA is not available; use --device cpu.")
-    return str(dev)
+    return str(resolve_device(device))
 
 
 def _check_model(corpus: Any, sae: Any, settings: dict) -> Path:
