@@ -19,6 +19,21 @@ out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+class HookChoice(str, Enum):
+    """Which activation of a transformer block (see tokrex.activations)."""
+
+    resid_post = "resid_post"
+    mlp_out = "mlp_out"
+    attn_out = "attn_out"
+
+
+class ObjectiveChoice(str, Enum):
+    """SAE training objective: Matryoshka nested prefixes, or one prefix."""
+
+    matryoshka = "matryoshka"
+    vanilla = "vanilla"
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from tokrex.cli.common import dump_json, err_console, out_console, write_output
+from tokrex.cli.common import ObjectiveChoice, dump_json, err_console, out_console, write_output
 from tokrex.demo.config import DemoConfig
 
 DEFAULTS = DemoConfig()  # the defaults, shown by --help
@@ -22,11 +22,6 @@ def _count(n: int) -> str:
         if n % size == 0:
             return f"{n // size}{unit}"
     return str(n)
-
-
-class ObjectiveChoice(str, Enum):
-    matryoshka = "matryoshka"
-    vanilla = "vanilla"
 
 
 class DemoFormat(str, Enum):

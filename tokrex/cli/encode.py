@@ -9,11 +9,7 @@ from typing import Optional
 
 import typer
 
-
-class HookChoice(str, Enum):
-    resid_post = "resid_post"
-    mlp_out = "mlp_out"
-    attn_out = "attn_out"
+from tokrex.cli.common import HookChoice
 
 
 class DtypeChoice(str, Enum):

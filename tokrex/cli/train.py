@@ -9,22 +9,13 @@ from typing import Any, Optional
 
 import typer
 
-
-class ObjectiveChoice(str, Enum):
-    matryoshka = "matryoshka"
-    vanilla = "vanilla"
+from tokrex.cli.common import HookChoice, ObjectiveChoice
 
 
 class ArchChoice(str, Enum):
     relu = "relu"
     topk = "topk"
     batchtopk = "batchtopk"
-
-
-class HookChoice(str, Enum):
-    resid_post = "resid_post"
-    mlp_out = "mlp_out"
-    attn_out = "attn_out"
 
 
 class DataChoice(str, Enum):
