@@ -12,7 +12,7 @@ $(BIN)/tokrex: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev,demo]"
+	$(BIN)/pip install --quiet -e ".[dev,demo,toy]"
 	touch $(BIN)/tokrex
 
 venv: $(BIN)/tokrex

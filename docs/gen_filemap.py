@@ -16,7 +16,7 @@ START, END = "<!-- filemap -->", "<!-- /filemap -->"
 # Folders listed as one line each (their files are not modules of the package).
 FOLDERS = {
     "grammar/": "the pattern language's grammar (tokrex.lark), the reference for its syntax",
-    "docs/": "language reference, CLI reference (generated), store formats, SAEs, design, scaling, output schemas",
+    "docs/": "language reference, CLI reference (generated), store formats, SAEs, the toy model, design, scaling, output schemas",
     "examples/": "runnable scripts: names, quoted words, induction, absorption holes, exports, SAELens",
     "benchmarks/": "`make bench`: matcher, search, store and training throughput, with the machine described",
     "tests/": "the test suite (`make test`); tiny tokenizers and models are built in-process",

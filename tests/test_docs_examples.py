@@ -23,7 +23,7 @@ from tokrex.errors import PatternSyntaxError
 from store_fixtures import gpt2_sae_dir, store_corpus  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ["docs/design.md", "docs/scaling.md", "docs/store.md", "docs/sae.md", "docs/output.md"]
+DOCS = ["docs/design.md", "docs/scaling.md", "docs/store.md", "docs/sae.md", "docs/output.md", "docs/toy.md"]
 SHELL_LANGS = {"", "sh", "bash", "shell", "console", "text"}
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(?:[./][A-Za-z0-9_.]+)?$")  # DIR, CKPT, N, STORE/x.parquet
 

@@ -6,7 +6,7 @@ loaded lazily on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from tokrex.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -22,12 +22,4 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        import importlib
-
-        module, attr = _API[name]
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tokrex' has no attribute {name!r}")
+__getattr__ = lazy_getattr("tokrex", globals(), _API)

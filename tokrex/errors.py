@@ -97,3 +97,7 @@ class SaeError(TokrexError):
 
 class QueryError(TokrexError):
     """Ranking and SQL queries."""
+
+
+class ToyError(TokrexError):
+    """The ground-truth toy model: a bad tree file or toy setting."""

@@ -58,9 +58,9 @@ def _root(
 
 
 def _register_all() -> None:
-    from tokrex.cli import corpus, demo, encode, latent, match, sae, search, sql, train
+    from tokrex.cli import corpus, demo, encode, latent, match, sae, search, sql, toy, train
 
-    for module in (corpus, match, train, sae, encode, search, latent, sql, demo):
+    for module in (corpus, match, train, sae, encode, search, latent, sql, demo, toy):
         module.register(app)
 
 

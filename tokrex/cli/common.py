@@ -42,6 +42,14 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
+def count_text(n: int) -> str:
+    """1000000 -> 1M, 250000 -> 250k (the form count options such as --tokens take)."""
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
 def print_error(exc: Exception) -> None:
     """One red 'Error: ...' line on stderr (pattern errors add the pattern and a caret)."""
     render = getattr(exc, "render", None)

@@ -10,18 +10,10 @@ from typing import Any, Optional
 
 import typer
 
-from tokrex.cli.common import ObjectiveChoice, dump_json, err_console, out_console, write_output
+from tokrex.cli.common import ObjectiveChoice, count_text, dump_json, err_console, out_console, write_output
 from tokrex.demo.config import DemoConfig
 
 DEFAULTS = DemoConfig()  # the defaults, shown by --help
-
-
-def _count(n: int) -> str:
-    """1000000 -> 1M, 250000 -> 250k (the form --tokens takes)."""
-    for unit, size in (("M", 1_000_000), ("k", 1_000)):
-        if n % size == 0:
-            return f"{n // size}{unit}"
-    return str(n)
 
 
 class DemoFormat(str, Enum):
@@ -36,7 +28,7 @@ def demo(
     layer: int = typer.Option(DEFAULTS.layer, "--layer", "-l", min=0, metavar="N", help="0-based block whose residual stream the SAE reads."),
     latents: int = typer.Option(DEFAULTS.latents, "--latents", "-n", min=1, metavar="N", help="SAE width (number of latents)."),
     k: int = typer.Option(DEFAULTS.k, "--k", min=1, metavar="K", help="Active latents per token (BatchTopK)."),
-    tokens: str = typer.Option(_count(DEFAULTS.tokens), "--tokens", "-t", metavar="N", help="Training activations to consume; suffixes k, M (the corpus repeats in epochs)."),
+    tokens: str = typer.Option(count_text(DEFAULTS.tokens), "--tokens", "-t", metavar="N", help="Training activations to consume; suffixes k, M (the corpus repeats in epochs)."),
     batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size", "-b", min=1, metavar="N", help="Activations per optimizer step."),
     lr: Optional[float] = typer.Option(None, "--lr", metavar="LR", show_default=False, help="Peak learning rate (default: tokrex train's width-scaled default)."),
     objective: ObjectiveChoice = typer.Option(ObjectiveChoice.matryoshka, "--objective", help="matryoshka (random nested prefixes) or vanilla (one prefix)."),

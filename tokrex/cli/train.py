@@ -58,6 +58,9 @@ def train_command(
     grad_clip: float = typer.Option(1.0, "--grad-clip", metavar="X", help="Gradient norm clipping (0 disables)."),
     dead_tokens: str = typer.Option("10M", "--dead-tokens", metavar="N", help="A latent silent this many tokens counts as dead (capped at a fifth of the run)."),
     auxk_coef: float = typer.Option(1 / 32, "--auxk-coef", metavar="X", help="Weight of the AuxK loss that revives dead latents (topk/batchtopk)."),
+    l1_warmup: float = typer.Option(0.05, "--l1-warmup", metavar="FRAC", help="Fraction of steps over which the L1 coefficient ramps up from zero (relu); its controller starts after."),
+    l1_rate: float = typer.Option(0.01, "--l1-rate", metavar="X", help="Largest per-step relative change of the L1 coefficient made by its controller (relu)."),
+    resample: bool = typer.Option(True, "--resample/--no-resample", help="Re-initialize dead latents (relu) toward badly reconstructed inputs, once per dead window, before the decay."),
     holdout: str = typer.Option("64k", "--holdout", metavar="N", help="Activations held out for the final evaluation (at most a tenth of the corpus)."),
     buffer: Optional[str] = typer.Option(None, "--buffer", metavar="N", help="Rows in the shuffle buffer (default: about 512 MiB)."),
     model_batch: int = typer.Option(32, "--model-batch", metavar="N", help="Windows per model forward pass (halved automatically on CUDA out-of-memory)."),
@@ -84,7 +87,7 @@ def train_command(
             batch_size=batch_size, lr=lr, seed=seed, device=device, data="stream" if no_cache else data.value,
             cache_dtype=cache_dtype.value, n_prefixes=n_prefixes, min_prefix=min_prefix, resort_every=resort_every,
             warmup=warmup, decay=decay, grad_clip=grad_clip, dead_tokens=parse_count(dead_tokens),
-            auxk_coef=auxk_coef, holdout=parse_count(holdout), buffer=parse_count(buffer) if buffer else None,
+            auxk_coef=auxk_coef, l1_warmup=l1_warmup, l1_rate=l1_rate, resample=resample, holdout=parse_count(holdout), buffer=parse_count(buffer) if buffer else None,
             model_batch=model_batch, log_every=log_every, save_every=save_every,
         )
     except ValueError as exc:

@@ -1,7 +1,6 @@
 """Sparse autoencoders: the model, training objectives, checkpoints and foreign formats."""
 
-from typing import Any
-
+from tokrex.lazy import lazy_getattr
 from tokrex.sae.model import Sae, SaeArch
 
 # Loaders and converters, resolved on first use (tokrex.sae.load imports every format module).
@@ -20,12 +19,4 @@ _LAZY = {
 __all__ = ["Sae", "SaeArch", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tokrex.sae' has no attribute {name!r}")
+__getattr__ = lazy_getattr("tokrex.sae", globals(), _LAZY)

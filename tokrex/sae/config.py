@@ -67,7 +67,8 @@ class TrainConfig:
     min_prefix: int = 16
     """Smallest random prefix length."""
     resort_every: int = 1000
-    """Steps between re-sorting latents by usage (random-prefix Matryoshka); 0 disables."""
+    """Steps between re-sorting latents by usage, the moving average of each latent's squared contribution
+    (random-prefix Matryoshka); 0 disables."""
     warmup: float = 0.05
     """Fraction of steps of linear learning-rate warmup."""
     decay: float = 0.2
@@ -78,6 +79,12 @@ class TrainConfig:
     """A latent silent for this many training tokens counts as dead (capped at a fifth of the run)."""
     auxk_coef: float = 1 / 32
     """Weight of the AuxK loss that revives dead latents (topk/batchtopk)."""
+    l1_warmup: float = 0.05
+    """Fraction of steps over which the L1 coefficient ramps up from zero (relu); its controller starts after."""
+    l1_rate: float = 0.01
+    """Largest per-step relative change of the L1 coefficient made by its controller (relu)."""
+    resample: bool = True
+    """Re-initialize dead latents (relu) toward badly reconstructed inputs, once per dead window, before the decay."""
     holdout: int = 65_536
     """Activations held out (the end of the used corpus range) for the final evaluation."""
     buffer: int | None = None
@@ -125,6 +132,10 @@ class TrainConfig:
         for name in ("tokens", "batch_size", "n_prefixes", "min_prefix", "model_batch", "log_every", "ctx", "holdout"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
+        if not 0 < self.l1_rate < 1:
+            raise ValueError(f"--l1-rate must be between 0 and 1, got {self.l1_rate}.")
+        if not 0 <= self.l1_warmup < 1:
+            raise ValueError(f"--l1-warmup is a fraction of the run in [0, 1), got {self.l1_warmup}.")
         if not (0 <= self.warmup < 1 and 0 <= self.decay < 1 and self.warmup + self.decay <= 1):
             raise ValueError("--warmup and --decay are fractions of the run whose sum is at most 1.")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):

@@ -61,6 +61,39 @@ def permute_latents(sae: Sae, perm: Tensor, optimizer: torch.optim.Optimizer | N
         tr.copy_(tr.index_select(0, perm.to(tr.device)))
 
 
+@torch.no_grad()
+def resample_dead(sae: Sae, dead: Tensor, x: Tensor, recon: Tensor, optimizer: torch.optim.Optimizer | None,
+                  gen: torch.Generator) -> int:
+    """Re-initialize ``dead`` latents toward inputs the SAE reconstructs badly (Bricken et al., 2023).
+
+    Each dead latent takes the direction of the residual ``x - recon`` of one row of the batch, drawn
+    with probability proportional to its squared error: decoder row = that direction at the alive
+    latents' mean decoder norm, encoder column = the direction at a fifth of their mean encoder norm,
+    bias 0, Adam state cleared. Returns how many latents were re-initialized."""
+    idx = dead.nonzero().squeeze(1)
+    n = len(idx)
+    if n == 0 or bool(dead.all()):
+        return 0
+    err = (x - recon).float()
+    weight = err.pow(2).sum(1)
+    if not bool(weight.sum() > 0):
+        return 0
+    rows = torch.multinomial(weight.cpu(), n, replacement=len(weight) < n, generator=gen).to(err.device)
+    dirs = err[rows] / err[rows].norm(dim=1, keepdim=True).clamp_min(1e-12)
+    alive = ~dead
+    dec_norm = sae.W_dec[alive].norm(dim=1).mean()
+    enc_norm = sae.W_enc[:, alive].norm(dim=0).mean()
+    sae.W_dec[idx] = dirs * dec_norm
+    sae.W_enc[:, idx] = dirs.T * (0.2 * enc_norm)
+    sae.b_enc[idx] = 0.0
+    if optimizer is not None:
+        for name, dim in (("W_dec", 0), ("W_enc", 1), ("b_enc", 0)):
+            for value in optimizer.state.get(getattr(sae, name), {}).values():
+                if torch.is_tensor(value) and value.dim() > 0:
+                    value.index_fill_(dim, idx, 0.0)
+    return n
+
+
 def usage_order(usage: Tensor) -> Tensor:
     """Permutation sorting latents by usage, most used first (stable on ties)."""
     return torch.sort(usage, descending=True, stable=True).indices

@@ -8,6 +8,8 @@ Everything here works in the normalized input space (inputs multiplied by ``inpu
 - fixed ``groups`` (Bussmann et al.): the prefixes are the group ends; losses are **averaged**.
 - ``single`` (vanilla): one prefix, the full width.
 
+With an L1 penalty (relu) each prefix also carries its own sparsity term (``prefix_weights``).
+
 Prefix reconstructions are built cumulatively, block by block, so all prefixes together cost
 one full decode.
 """
@@ -135,11 +137,25 @@ def step_loss(sae: Sae, x: Tensor, prefixes: list[int], mode: str, *, l1_coef: f
     sparsity = pre.new_zeros(())
     aux = pre.new_zeros(())
     if sae.arch.activation == "relu":
-        sparsity = l1_coef * (z * sae.W_dec.norm(dim=1)).sum(-1).mean()
+        weight = sae.W_dec.norm(dim=1) * prefix_weights(z.shape[1], prefixes, mode).to(z.device)
+        sparsity = l1_coef * (z * weight).sum(-1).mean()
     elif dead is not None and auxk_coef > 0:
         aux = auxk_coef * auxk_loss(sae, pre, x, recon, dead)
     return StepOut(loss=recon_loss + sparsity + aux, recon_loss=recon_loss, prefix_mse=mse, prefixes=prefixes,
                    z=z, pre=pre, recon=recon, aux_loss=aux, sparsity_loss=sparsity)
+
+
+def prefix_weights(n: int, prefixes: list[int], mode: str) -> Tensor:
+    """``[n]`` weight of each latent's L1 penalty (relu).
+
+    Every nested prefix is an SAE with its own loss, reconstruction plus sparsity, and the prefix
+    losses are combined alike (summed for random prefixes, averaged for fixed groups), so a latent's
+    penalty counts once per prefix it belongs to, like its share of the reconstruction. Penalizing
+    all latents once instead makes the late (rare, specific) latents relatively dearer than the
+    early ones and pushes them to be absorbed or die."""
+    ends = torch.tensor(prefixes)
+    counts = (torch.arange(n)[:, None] < ends[None, :]).sum(1).float()
+    return counts / len(prefixes) if mode == "groups" else counts
 
 
 def fvu(x: Tensor, recon: Tensor) -> float:

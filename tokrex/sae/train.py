@@ -30,7 +30,8 @@ from tokrex.sae import checkpoint
 from tokrex.sae.config import TrainConfig
 from tokrex.sae.data import Batches, RowSource, Split, buffer_rows, choose_mode
 from tokrex.sae.evaluate import evaluate
-from tokrex.sae.init import init_sae, normalize_decoder, permute_latents, project_decoder_grad, usage_order
+from tokrex.sae.init import (init_sae, normalize_decoder, permute_latents, project_decoder_grad, resample_dead,
+                             usage_order)
 from tokrex.sae.meta import SaeMeta
 from tokrex.sae.model import Sae, SaeArch
 from tokrex.sae.objectives import encode_train, prefix_fvu, report_prefixes, sample_prefixes, step_loss
@@ -74,6 +75,8 @@ class Trainer:
         self.step, self.tokens, self.position = 0, 0, (0, 0)
         self.elapsed = 0.0
         self.dead_window = max(1, min(cfg.dead_tokens, cfg.tokens // 5))
+        # usage: moving average of each latent's squared contribution over ~max(20, resort_every) steps
+        self.usage_decay = 1 - 1 / max(20, cfg.resort_every)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -144,7 +147,8 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = wsd_lr(self.step, cfg.steps, cfg.peak_lr, cfg.warmup, cfg.decay)
         dead = self.since_fired > self.dead_window if self.unit_norm else None
-        out = step_loss(sae, x, self._prefixes(), self.mode, l1_coef=self.l1, dead=dead, auxk_coef=cfg.auxk_coef)
+        out = step_loss(sae, x, self._prefixes(), self.mode, l1_coef=self.l1 * self._l1_ramp(), dead=dead,
+                        auxk_coef=cfg.auxk_coef)
         self.opt.zero_grad(set_to_none=True)
         out.loss.backward()
         if self.unit_norm:
@@ -157,7 +161,22 @@ class Trainer:
         self._track(out.z.detach(), len(rows))
         self.step += 1
         self.tokens += len(rows)
+        if self._resample_due():
+            resample_dead(sae, self.since_fired > self.dead_window, x, out.recon.detach(), self.opt, self.gen)
+            self.since_fired[self.since_fired > self.dead_window] = 0
         return out, x
+
+    def _l1_ramp(self) -> float:
+        """The L1 coefficient's warmup factor: linear from ~0 to 1 over ``l1_warmup`` of the steps."""
+        n = int(self.cfg.l1_warmup * self.cfg.steps)
+        return min(1.0, (self.step + 1) / n) if n else 1.0
+
+    def _resample_due(self) -> bool:
+        """Relu SAEs re-initialize dead latents once per dead window, while the learning rate is not decaying."""
+        if not (self.cfg.resample and self.sae.arch.activation == "relu"):
+            return False
+        every = max(1, self.dead_window // self.cfg.batch_size)
+        return self.step % every == 0 and self.step < self.cfg.steps * (1 - self.cfg.decay)
 
     @torch.no_grad()
     def _track(self, z: torch.Tensor, n: int) -> None:
@@ -165,16 +184,18 @@ class Trainer:
         counts = fired.sum(0)
         self.since_fired += n
         self.since_fired[counts > 0] = 0
-        self.usage += counts
+        if self.mode == "random":
+            energy = (z * self.sae.W_dec.norm(dim=1)).pow(2).mean(0)
+            self.usage.mul_(self.usage_decay).add_(energy, alpha=1 - self.usage_decay)
         if self.sae.arch.activation == "relu" and self.cfg.l0 is not None:
             l0 = fired.sum(1).float().mean()
             self.l0_ema = torch.where(self.l0_ema > 0, 0.9 * self.l0_ema + 0.1 * l0, l0)
-            self.l1 = update_l1(self.l1, self.l0_ema, self.cfg.l0)
+            if self._l1_ramp() >= 1.0:  # the controller takes over once the warmup is done
+                self.l1 = update_l1(self.l1, self.l0_ema, self.cfg.l0, rate=self.cfg.l1_rate)
 
     def _resort(self) -> None:
         perm = usage_order(self.usage)
         permute_latents(self.sae, perm, self.opt, trackers=[self.since_fired, self.usage])
-        self.usage *= 0.5
 
     def _log(self, out, x: torch.Tensor, mark: tuple[float, int]) -> tuple[float, int]:
         now = time.perf_counter()
@@ -188,7 +209,7 @@ class Trainer:
             "lr": self.opt.param_groups[0]["lr"],
         }
         if self.sae.arch.activation == "relu":
-            rec["l1_coef"] = float(self.l1)
+            rec["l1_coef"] = float(self.l1) * self._l1_ramp()
         if self.out:
             with open(self.out / METRICS, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
@@ -334,6 +355,17 @@ def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bo
                    tokenizer_hash=corpus.tokenizer_hash,
                    extra={"objective": _objective_name(cfg), "model_identity": run["model_identity"]})
     info = {"version": 1, "data": mode, "split": dataclasses.asdict(split), "d_model": d_model, **run}
+    return fit_sae(cfg, batches, d_model=d_model, device=device, meta=meta, info=info, out=out, state=state,
+                   progress=progress)
+
+
+def fit_sae(cfg: TrainConfig, batches: Batches, *, d_model: int, device: torch.device, meta: SaeMeta,
+            info: dict[str, Any], out: Path | None = None, state: tuple | None = None,
+            progress: ProgressFn | None = None) -> TrainResult:
+    """Initialize (or resume from ``state``), train and evaluate an SAE on ``batches`` of ``d_model``-wide rows.
+
+    The loop every SAE tokrex trains goes through, whatever feeds it: model activations
+    (``train``) or the synthetic samples of the toy model (``tokrex.toy``)."""
     sae = checkpoint.load_checkpoint(out, device) if state else _fresh_sae(cfg, d_model, batches, device)
     sae.meta = meta
     trainer = Trainer(cfg, sae, batches, meta=meta, out=out, progress=progress, info=info)
@@ -343,13 +375,14 @@ def train(corpus, cfg: TrainConfig, *, out: str | Path | None = None, resume: bo
     elif out:
         trainer.save()
     if progress:
-        progress({"event": "start", "steps": cfg.steps, "step": trainer.step, "data": mode, "device": str(device),
-                  "n_train": split.n_train, "holdout": split.hold_stop - split.hold_start})
+        progress({"event": "start", "steps": cfg.steps, "step": trainer.step, "data": info.get("data"),
+                  "device": str(device), "n_train": batches.split.n_train,
+                  "holdout": batches.split.hold_stop - batches.split.hold_start})
     with _tf32(device):
         trainer.fit()  # saves a resumable checkpoint itself when interrupted
         try:
             trainer.calibrate_threshold()
-            summary = _summary(cfg, trainer, batches, mode, device)
+            summary = _summary(cfg, trainer, batches, info.get("data"), device)
         except KeyboardInterrupt:  # trained but not yet evaluated: keep the weights; --resume evaluates
             if out:
                 trainer.save()
