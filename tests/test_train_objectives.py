@@ -163,3 +163,60 @@ def test_auxk_uses_the_top_dead_latents():
     err_hat = torch.zeros_like(masked).scatter(1, idx, vals) @ sae.W_dec
     ref = (err_hat - err).pow(2).sum() / (err - err.mean(0)).pow(2).sum()
     torch.testing.assert_close(auxk_loss(sae, pre, x, recon, dead), ref)
+
+
+def test_l1_penalty_counts_once_per_prefix_a_latent_belongs_to():
+    from tokrex.sae.objectives import prefix_weights
+
+    torch.testing.assert_close(prefix_weights(6, [2, 4, 6], "random"), torch.tensor([3.0, 3, 2, 2, 1, 1]))
+    torch.testing.assert_close(prefix_weights(6, [2, 4, 6], "groups"), torch.tensor([1.0, 1, 2 / 3, 2 / 3, 1 / 3, 1 / 3]))
+    torch.testing.assert_close(prefix_weights(4, [4], "single"), torch.ones(4))
+    sae = random_sae(d=8, n=6, activation="relu")
+    x = torch.randn(30, 8)
+    out = step_loss(sae, x, [2, 4, 6], "random", l1_coef=torch.tensor(0.5), dead=None, auxk_coef=0.0)
+    by_hand = 0.5 * (out.z * sae.W_dec.norm(dim=1) * torch.tensor([3.0, 3, 2, 2, 1, 1])).sum(1).mean()
+    torch.testing.assert_close(out.sparsity_loss, by_hand)
+
+
+def test_resampling_reinitializes_only_dead_latents_toward_the_worst_errors():
+    from tokrex.sae.init import resample_dead
+
+    sae = random_sae(d=8, n=10, activation="relu")
+    opt = torch.optim.Adam(sae.parameters(), lr=1e-3)
+    sae(torch.randn(4, 8)).sum().backward()
+    opt.step()
+    before = {k: v.detach().clone() for k, v in sae.named_parameters()}
+    dead = torch.zeros(10, dtype=torch.bool)
+    dead[[2, 7]] = True
+    x = torch.zeros(5, 8)
+    x[3, 1] = 4.0  # the only badly reconstructed row
+    recon = torch.zeros(5, 8)
+    assert resample_dead(sae, dead, x, recon, opt, torch.Generator().manual_seed(0)) == 2
+    for i in (2, 7):
+        assert sae.W_dec[i, 1] > 0 and sae.W_dec[i].abs().argmax() == 1  # points at the residual
+        assert float(sae.b_enc[i]) == 0.0
+        assert float(opt.state[sae.W_dec]["exp_avg"][i].abs().sum()) == 0.0
+    alive = ~dead
+    torch.testing.assert_close(sae.W_dec[alive], before["W_dec"][alive])
+    torch.testing.assert_close(sae.W_enc[:, alive], before["W_enc"][:, alive])
+    assert resample_dead(sae, torch.zeros(10, dtype=torch.bool), x, recon, opt, torch.Generator()) == 0
+
+
+def test_l1_warmup_ramps_and_new_options_are_checked():
+    with pytest.raises(ValueError, match="l1-warmup"):
+        TrainConfig(model="m", layer=0, l0=4, l1_warmup=1.0)
+    with pytest.raises(ValueError, match="l1-rate"):
+        TrainConfig(model="m", layer=0, l0=4, l1_rate=0)
+
+
+def test_l1_coefficient_ramps_up_over_the_warmup():
+    from tokrex.sae.meta import SaeMeta
+    from tokrex.sae.train import Trainer
+
+    cfg = TrainConfig(model="m", layer=0, latents=8, l0=2, tokens=1000, batch_size=10, l1_warmup=0.2)
+    trainer = Trainer(cfg, random_sae(d=4, n=8), None, meta=SaeMeta(), out=None, progress=None, info={})
+    ramps = []
+    for step in (0, 9, 19, 50):
+        trainer.step = step
+        ramps.append(trainer._l1_ramp())
+    assert ramps == [0.05, 0.5, 1.0, 1.0]

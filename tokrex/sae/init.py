@@ -78,7 +78,7 @@ def resample_dead(sae: Sae, dead: Tensor, x: Tensor, recon: Tensor, optimizer: t
     weight = err.pow(2).sum(1)
     if not bool(weight.sum() > 0):
         return 0
-    rows = torch.multinomial(weight.cpu(), n, replacement=len(weight) < n, generator=gen).to(err.device)
+    rows = torch.multinomial(weight.cpu(), n, replacement=True, generator=gen).to(err.device)
     dirs = err[rows] / err[rows].norm(dim=1, keepdim=True).clamp_min(1e-12)
     alive = ~dead
     dec_norm = sae.W_dec[alive].norm(dim=1).mean()
