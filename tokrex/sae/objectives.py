@@ -137,7 +137,7 @@ def step_loss(sae: Sae, x: Tensor, prefixes: list[int], mode: str, *, l1_coef: f
     sparsity = pre.new_zeros(())
     aux = pre.new_zeros(())
     if sae.arch.activation == "relu":
-        weight = sae.W_dec.norm(dim=1) * prefix_weights(z.shape[1], prefixes, mode).to(z.device)
+        weight = sae.W_dec.norm(dim=1) * prefix_weights(z.shape[1], prefixes, mode, device=z.device)
         sparsity = l1_coef * (z * weight).sum(-1).mean()
     elif dead is not None and auxk_coef > 0:
         aux = auxk_coef * auxk_loss(sae, pre, x, recon, dead)
@@ -145,7 +145,7 @@ def step_loss(sae: Sae, x: Tensor, prefixes: list[int], mode: str, *, l1_coef: f
                    z=z, pre=pre, recon=recon, aux_loss=aux, sparsity_loss=sparsity)
 
 
-def prefix_weights(n: int, prefixes: list[int], mode: str) -> Tensor:
+def prefix_weights(n: int, prefixes: list[int], mode: str, *, device: torch.device | str = "cpu") -> Tensor:
     """``[n]`` weight of each latent's L1 penalty (relu).
 
     Every nested prefix is an SAE with its own loss, reconstruction plus sparsity, and the prefix
@@ -153,8 +153,9 @@ def prefix_weights(n: int, prefixes: list[int], mode: str) -> Tensor:
     penalty counts once per prefix it belongs to, like its share of the reconstruction. Penalizing
     all latents once instead makes the late (rare, specific) latents relatively dearer than the
     early ones and pushes them to be absorbed or die."""
-    ends = torch.tensor(prefixes)
-    counts = (torch.arange(n)[:, None] < ends[None, :]).sum(1).float()
+    ends = torch.tensor(prefixes, device=device)
+    # prefixes holding latent j: those whose end is > j (built on the device, no [n, prefixes] matrix)
+    counts = (len(prefixes) - torch.bucketize(torch.arange(n, device=device), ends, right=True)).float()
     return counts / len(prefixes) if mode == "groups" else counts
 
 

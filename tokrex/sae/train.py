@@ -162,8 +162,9 @@ class Trainer:
         self.step += 1
         self.tokens += len(rows)
         if self._resample_due():
-            resample_dead(sae, self.since_fired > self.dead_window, x, out.recon.detach(), self.opt, self.gen)
-            self.since_fired[self.since_fired > self.dead_window] = 0
+            dead = self.since_fired > self.dead_window
+            resample_dead(sae, dead, x, out.recon.detach(), self.opt, self.gen)
+            self.since_fired[dead] = 0
         return out, x
 
     def _l1_ramp(self) -> float:

@@ -185,7 +185,8 @@ def score(name: str, sae, tree: Tree, directions: torch.Tensor, mags: torch.Tens
                 row["absorption_with_child"] = _rate(silent, active[:, f] & active[:, kids].any(1))
         features.append(row)
     matched = [latent_of[f] for f in range(tree.n_features) if f in latent_of]
-    order = matched + [i for i in range(sae.n_latents) if i not in set(matched)]
+    taken = set(matched)
+    order = matched + [i for i in range(sae.n_latents) if i not in taken]
     return ToyModelResult(name=name, sae=sae, fvu=fvu, l0=l0, features=features, decoder_cos=dec_cos,
                           encoder_cos=enc_cos, order=order, train=summary)
 
