@@ -117,6 +117,8 @@ def test_missing_tree_file_is_a_clear_error(tmp_path):
     (["--lr", "0"], "--lr must be positive"),
     (["--l0", "25"], "--l0 must be below the number of read-out features (20)"),
     (["--device", "tpu9"], "Unknown device"),
+    (["--l1-rate", "0"], "--l1-rate must be between 0 and 1"),
+    (["--l1-warmup", "1"], "--l1-warmup is a fraction of the run"),
 ])
 def test_bad_values_are_usage_errors(tmp_path, args, message):
     result = run(*TINY, *args, "--out", str(tmp_path / "o"))

@@ -50,3 +50,7 @@ class ToyConfig:
             raise UsageError("--resort-every must not be negative.")
         if self.l0 is not None and not self.l0 > 0:
             raise UsageError(f"--l0 must be positive, got {self.l0}.")
+        if not 0 <= self.l1_warmup < 1:
+            raise UsageError(f"--l1-warmup is a fraction of the run in [0, 1), got {self.l1_warmup}.")
+        if not 0 < self.l1_rate < 1:
+            raise UsageError(f"--l1-rate must be between 0 and 1, got {self.l1_rate}.")

@@ -92,13 +92,16 @@ def train_config(cfg: ToyConfig, objective: str, n_features: int, l0: float):
     """The ``tokrex train`` configuration each SAE of the toy is trained with."""
     from tokrex.sae.config import TrainConfig
 
-    return TrainConfig(
-        model="toy", layer=0, latents=n_features, objective=objective, arch="relu", l0=l0, tokens=cfg.samples,
-        batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=cfg.device, n_prefixes=cfg.n_prefixes,
-        min_prefix=1, resort_every=cfg.resort_every, holdout=min(cfg.eval_samples, 65_536), buffer=max(cfg.batch_size, 65_536),
-        log_every=max(1, cfg.samples // cfg.batch_size // 100), save_every=0, l1_warmup=cfg.l1_warmup,
-        l1_rate=cfg.l1_rate,
-    )
+    try:
+        return TrainConfig(
+            model="toy", layer=0, latents=n_features, objective=objective, arch="relu", l0=l0, tokens=cfg.samples,
+            batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=cfg.device, n_prefixes=cfg.n_prefixes,
+            min_prefix=1, resort_every=cfg.resort_every, holdout=min(cfg.eval_samples, 65_536),
+            buffer=max(cfg.batch_size, 65_536), log_every=max(1, cfg.samples // cfg.batch_size // 100), save_every=0,
+            l1_warmup=cfg.l1_warmup, l1_rate=cfg.l1_rate,
+        )
+    except ValueError as exc:  # a setting the trainer refuses is a usage error, as in `tokrex train`
+        raise UsageError(str(exc)) from None
 
 
 def run_toy(cfg: ToyConfig, *, models: tuple[str, ...] = MODELS,
