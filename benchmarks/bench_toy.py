@@ -8,7 +8,7 @@ uses 200k samples and one seed.
 from __future__ import annotations
 
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -16,12 +16,17 @@ import time
 from pathlib import Path
 
 
-def _run(args: list[str], out: Path) -> tuple[float, dict]:
+def _run(args: list[str], out: Path) -> tuple[float, float, dict]:
+    """Wall seconds, peak memory (MB) of this one run, and its JSON report."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "tokrex.cli.app", "toy", "--no-progress", "--out", str(out), *args],
-                   check=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "tokrex.cli.app", "toy", "--no-progress", "--out", str(out), *args],
+                            stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
     wall = time.perf_counter() - t0
-    return wall, json.loads((out / "toy.json").read_text())
+    return wall, usage.ru_maxrss / 1024, json.loads((out / "toy.json").read_text())
 
 
 def _parents(model: dict) -> list[dict]:
@@ -35,13 +40,11 @@ def main(quick: bool = False) -> None:
         for seed in seeds:
             out = Path(tmp) / f"seed{seed}"
             plots = [] if seed == 0 else ["--no-plots"]
-            wall, data = _run([*sizes, *plots, "--seed", str(seed)], out)
-            line = [f"seed {seed}: {wall:5.1f} s wall" + (" (with heatmaps)" if not plots else "")]
+            wall, peak, data = _run([*sizes, *plots, "--seed", str(seed)], out)
+            line = [f"seed {seed}: {wall:5.1f} s wall, peak {peak:.0f} MB" + (" (with heatmaps)" if not plots else "")]
             for name, model in data["models"].items():
                 absorption = [f["absorption"] for f in _parents(model)]
                 line.append(f"{name}: FVU {model['fvu']:.4f} L0 {model['l0']:.2f} parent absorption "
                             f"{min(absorption):.1%}-{max(absorption):.1%}, min decoder cos "
                             f"{min(f['decoder_cos'] for f in model['features']):.3f}")
             print("; ".join(line), flush=True)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"peak memory of a run: {peak:.0f} MB")

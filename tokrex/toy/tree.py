@@ -70,16 +70,26 @@ class Tree:
     def features(self) -> list[Node]:
         return [n for n in self.nodes if n.is_read_out]
 
+    def __post_init__(self) -> None:
+        # each feature's nearest read-out ancestor, and the inverse, worked out once
+        self._parent: list[int | None] = []
+        for node in self.features:
+            i = node.parent
+            while i is not None and not self.nodes[i].is_read_out:
+                i = self.nodes[i].parent
+            self._parent.append(None if i is None else self.nodes[i].feature)
+        self._children: list[list[int]] = [[] for _ in self._parent]
+        for f, parent in enumerate(self._parent):
+            if parent is not None:
+                self._children[parent].append(f)
+
     def feature_parent(self, feature: int) -> int | None:
         """The nearest read-out ancestor's feature index (None at the top)."""
-        i = self.features[feature].parent
-        while i is not None and not self.nodes[i].is_read_out:
-            i = self.nodes[i].parent
-        return None if i is None else self.nodes[i].feature
+        return self._parent[feature]
 
     def feature_children(self, feature: int) -> list[int]:
         """Features whose parent is ``feature``."""
-        return [f for f in range(self.n_features) if self.feature_parent(f) == feature]
+        return list(self._children[feature])
 
     def feature_probs(self) -> list[float]:
         """Marginal probability that each feature is active."""
